@@ -1,0 +1,239 @@
+package airgap
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"golang.org/x/crypto/x509roots/fallback/bundle"
+)
+
+// The contract of gcr.io/distroless/static-debian12:nonroot that the stand-in
+// reproduces. Tests assert against these too, so they are exported.
+const (
+	NonrootUID  = 65532
+	NonrootHome = "/home/nonroot"
+	CertFile    = "/etc/ssl/certs/ca-certificates.crt"
+	BasePath    = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+)
+
+// BasePlatforms are the platforms of the stand-in's index, the same ones
+// .ko.yaml builds for.
+var BasePlatforms = []v1.Platform{
+	{OS: "linux", Architecture: "amd64"},
+	{OS: "linux", Architecture: "arm64", Variant: "v8"},
+}
+
+// baseEpoch is every timestamp in the stand-in; distroless uses the Unix
+// epoch too, and any fixed value keeps the digest stable.
+var baseEpoch = time.Unix(0, 0).UTC()
+
+const (
+	passwd = "root:x:0:0:root:/root:/sbin/nologin\n" +
+		"nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n" +
+		"nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n"
+	group = "root:x:0:\n" +
+		"nobody:x:65534:\n" +
+		"tty:x:5:\n" +
+		"staff:x:50:\n" +
+		"nonroot:x:65532:\n"
+	nsswitch = "passwd:         files\n" +
+		"group:          files\n" +
+		"shadow:         files\n" +
+		"gshadow:        files\n\n" +
+		"hosts:          files dns\n" +
+		"networks:       files\n\n" +
+		"protocols:      db files\n" +
+		"services:       db files\n" +
+		"ethers:         db files\n" +
+		"rpc:            db files\n\n" +
+		"netgroup:       nis\n"
+	osRelease = `PRETTY_NAME="Distroless (offline stand-in built by github.com/kobuilt/hello/pkg/airgap)"
+NAME="Debian GNU/Linux"
+ID="debian"
+VERSION_ID="12"
+VERSION="Debian GNU/Linux 12 (bookworm)"
+HOME_URL="https://github.com/GoogleContainerTools/distroless"
+`
+)
+
+// entry is one file or directory of the base's single layer.
+type entry struct {
+	name     string // relative, no leading slash; directories end in "/"
+	mode     int64
+	uid, gid int
+	body     string
+}
+
+// baseEntries lists the layer in the order it is written: sorted by name,
+// parents before children, so the tar bytes never depend on map order or
+// walk order.
+func baseEntries() ([]entry, error) {
+	certs, err := caBundle()
+	if err != nil {
+		return nil, err
+	}
+	return []entry{
+		{name: "etc/", mode: 0o755},
+		{name: "etc/group", mode: 0o644, body: group},
+		{name: "etc/nsswitch.conf", mode: 0o644, body: nsswitch},
+		{name: "etc/os-release", mode: 0o644, body: osRelease},
+		{name: "etc/passwd", mode: 0o644, body: passwd},
+		{name: "etc/ssl/", mode: 0o755},
+		{name: "etc/ssl/certs/", mode: 0o755},
+		{name: "etc/ssl/certs/ca-certificates.crt", mode: 0o644, body: certs},
+		{name: "home/", mode: 0o755},
+		{name: "home/nonroot/", mode: 0o700, uid: NonrootUID, gid: NonrootUID},
+		{name: "root/", mode: 0o700},
+		{name: "tmp/", mode: 0o1777},
+	}, nil
+}
+
+// caBundle renders the Mozilla roots that golang.org/x/crypto ships as PEM,
+// in the bundle's own (stable) order.
+func caBundle() (string, error) {
+	var buf bytes.Buffer
+	n := 0
+	for root := range bundle.Roots() {
+		if err := pem.Encode(&buf, &pem.Block{Type: "CERTIFICATE", Bytes: root.Certificate}); err != nil {
+			return "", fmt.Errorf("airgap: encode CA certificate: %w", err)
+		}
+		n++
+	}
+	if n == 0 {
+		return "", fmt.Errorf("airgap: the x509roots fallback bundle is empty")
+	}
+	return buf.String(), nil
+}
+
+func baseTar() ([]byte, error) {
+	entries, err := baseEntries()
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, e := range entries {
+		hdr := &tar.Header{
+			Name:    e.name,
+			Mode:    e.mode,
+			Uid:     e.uid,
+			Gid:     e.gid,
+			ModTime: baseEpoch,
+			Format:  tar.FormatUSTAR,
+		}
+		if e.name[len(e.name)-1] == '/' {
+			hdr.Typeflag = tar.TypeDir
+		} else {
+			hdr.Typeflag = tar.TypeReg
+			hdr.Size = int64(len(e.body))
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return nil, fmt.Errorf("airgap: tar header %s: %w", e.name, err)
+		}
+		if _, err := io.WriteString(tw, e.body); err != nil {
+			return nil, fmt.Errorf("airgap: tar body %s: %w", e.name, err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, fmt.Errorf("airgap: close tar: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// Base builds the offline stand-in for gcr.io/distroless/static-debian12:nonroot:
+// an OCI index for linux/amd64 and linux/arm64 whose bytes, and so digest,
+// are the same on every call and every machine with the same Go toolchain
+// and x509roots bundle.
+func Base() (v1.ImageIndex, error) {
+	raw, err := baseTar()
+	if err != nil {
+		return nil, err
+	}
+	layer, err := tarball.LayerFromOpener(
+		func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(raw)), nil },
+		tarball.WithCompressionLevel(gzip.BestCompression),
+		tarball.WithMediaType(types.OCILayer),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("airgap: base layer: %w", err)
+	}
+
+	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
+	for _, p := range BasePlatforms {
+		img, err := baseImage(layer, p)
+		if err != nil {
+			return nil, err
+		}
+		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{
+			Add:        img,
+			Descriptor: v1.Descriptor{Platform: &p},
+		})
+	}
+	return idx, nil
+}
+
+func baseImage(layer v1.Layer, p v1.Platform) (v1.Image, error) {
+	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
+	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
+	img, err := mutate.Append(img, mutate.Addendum{
+		Layer: layer,
+		History: v1.History{
+			Created:   v1.Time{Time: baseEpoch},
+			CreatedBy: "github.com/kobuilt/hello/pkg/airgap.Base",
+			Comment:   "offline stand-in for gcr.io/distroless/static-debian12:nonroot",
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("airgap: append base layer: %w", err)
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("airgap: base config: %w", err)
+	}
+	cfg = cfg.DeepCopy()
+	cfg.Created = v1.Time{Time: baseEpoch}
+	cfg.OS, cfg.Architecture, cfg.Variant = p.OS, p.Architecture, p.Variant
+	cfg.Config.User = fmt.Sprint(NonrootUID)
+	cfg.Config.WorkingDir = NonrootHome
+	cfg.Config.Env = []string{"PATH=" + BasePath, "SSL_CERT_FILE=" + CertFile}
+	img, err = mutate.ConfigFile(img, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("airgap: set base config: %w", err)
+	}
+	return img, nil
+}
+
+// PushBase pushes Base to repo (for example r.Host()+"/distroless/static"),
+// tagged "nonroot" like the real one, and returns the digest reference
+// "<repo>@sha256:..." to use as KO_DEFAULTBASEIMAGE.
+func PushBase(ctx context.Context, repo string) (string, error) {
+	tag, err := name.NewTag(repo + ":nonroot")
+	if err != nil {
+		return "", fmt.Errorf("airgap: base repository %q: %w", repo, err)
+	}
+	idx, err := Base()
+	if err != nil {
+		return "", err
+	}
+	if err := remote.WriteIndex(tag, idx, remote.WithContext(ctx)); err != nil {
+		return "", fmt.Errorf("airgap: push base to %s: %w", tag, err)
+	}
+	d, err := idx.Digest()
+	if err != nil {
+		return "", fmt.Errorf("airgap: base digest: %w", err)
+	}
+	return tag.Context().Digest(d.String()).String(), nil
+}

@@ -1,0 +1,52 @@
+package airgap
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+)
+
+// Ko runs the real ko CLI, `go tool ko`, the way a user does: from Dir (a
+// checkout of this module, so go.mod's tool directive picks the pinned ko),
+// with only the target repository and the base image overridden. Everything
+// else (build flags, ldflags, platforms, SBOM) comes from Dir's .ko.yaml.
+type Ko struct {
+	Dir        string   // module root to run in
+	DockerRepo string   // KO_DOCKER_REPO, e.g. "127.0.0.1:5000/hello" or "ko.local"
+	BaseImage  string   // KO_DEFAULTBASEIMAGE; empty keeps .ko.yaml's defaultBaseImage
+	Env        []string // extra KEY=VALUE entries, applied last
+}
+
+// overridden are the variables Ko sets itself; inherited values are dropped
+// so that a developer's shell cannot silently change what the tests build.
+var overridden = []string{"KO_DOCKER_REPO", "KO_DEFAULTBASEIMAGE", "KO_CONFIG_PATH"}
+
+// Command returns `go tool ko args...`, ready to run.
+func (k Ko) Command(ctx context.Context, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, "go", append([]string{"tool", "ko"}, args...)...)
+	cmd.Dir = k.Dir
+	env := make([]string, 0, len(os.Environ())+len(k.Env)+2)
+	for _, kv := range os.Environ() {
+		if !hasKey(kv, overridden) {
+			env = append(env, kv)
+		}
+	}
+	if k.DockerRepo != "" {
+		env = append(env, "KO_DOCKER_REPO="+k.DockerRepo)
+	}
+	if k.BaseImage != "" {
+		env = append(env, "KO_DEFAULTBASEIMAGE="+k.BaseImage)
+	}
+	cmd.Env = append(env, k.Env...)
+	return cmd
+}
+
+func hasKey(kv string, keys []string) bool {
+	for _, k := range keys {
+		if strings.HasPrefix(kv, k+"=") {
+			return true
+		}
+	}
+	return false
+}
