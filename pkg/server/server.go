@@ -1,0 +1,101 @@
+// Package server is hello's HTTP handler: routes, middleware and error
+// handling. It is the only package that imports echo, so moving to another
+// router (echo v4 gets only security fixes after 2026-12-31) changes this
+// package and nothing else.
+package server
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kobuilt/hello/pkg/version"
+)
+
+// Server is the whole HTTP handler of the service.
+type Server struct {
+	echo           *echo.Echo
+	log            *slog.Logger
+	registry       *prometheus.Registry
+	metrics        *metrics
+	version        version.Info
+	bodyLimit      int64
+	requestTimeout time.Duration
+	ready          atomic.Bool
+}
+
+// Option configures a Server.
+type Option func(*Server)
+
+// WithLogger sets where access logs and errors go (default: discarded).
+func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
+
+// WithRegistry sets the Prometheus registry that /metrics serves; the
+// server registers its own collectors in it (default: a fresh registry with
+// the Go and process collectors).
+func WithRegistry(r *prometheus.Registry) Option { return func(s *Server) { s.registry = r } }
+
+// WithBodyLimit sets the largest request body in bytes (default 1 MiB).
+func WithBodyLimit(n int64) Option { return func(s *Server) { s.bodyLimit = n } }
+
+// WithRequestTimeout sets the deadline of each request's context (default 10s).
+func WithRequestTimeout(d time.Duration) Option { return func(s *Server) { s.requestTimeout = d } }
+
+// WithVersion sets what /version serves (default: version.Get()).
+func WithVersion(v version.Info) Option { return func(s *Server) { s.version = v } }
+
+// New builds the handler with every route and middleware. It starts not
+// ready: call SetReady(true) once the listener accepts connections.
+func New(opts ...Option) *Server {
+	s := &Server{
+		log:            slog.New(slog.NewTextHandler(io.Discard, nil)),
+		bodyLimit:      1 << 20,
+		requestTimeout: 10 * time.Second,
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.registry == nil {
+		s.registry = NewRegistry()
+	}
+	if s.version.GoVersion == "" {
+		s.version = version.Get()
+	}
+	s.metrics = newMetrics(s.registry)
+
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	e.Logger.SetOutput(io.Discard) // everything is logged through slog
+	e.HTTPErrorHandler = s.handleError
+	s.echo = e
+	s.addRoutes()
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+
+// SetReady sets what /readyz answers: 200 when true, 503 when false.
+func (s *Server) SetReady(ready bool) { s.ready.Store(ready) }
+
+// handleError writes echo's JSON error for HTTP errors and a bare 500 for
+// anything else, so no internal detail or stack trace reaches a client.
+func (s *Server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	if he, ok := err.(*echo.HTTPError); !ok || he.Code >= http.StatusInternalServerError {
+		s.log.LogAttrs(c.Request().Context(), slog.LevelError, "request failed",
+			slog.String("request_id", requestID(c)),
+			slog.String("method", c.Request().Method),
+			slog.String("path", c.Request().URL.Path),
+			slog.String("error", err.Error()))
+	}
+	s.echo.DefaultHTTPErrorHandler(err, c)
+}
