@@ -1,0 +1,477 @@
+// Package controlplane runs a real Kubernetes control plane for tests: etcd,
+// kube-apiserver and, optionally, kube-controller-manager, built from the Go
+// module proxy and listening on 127.0.0.1 only.
+//
+// No cluster image can be pulled where the tests run, but the control plane
+// is plain Go: Build compiles it once from the scratch modules in testdata
+// (kept out of this module's go.mod) and caches the binaries by version, and
+// Start brings up a fresh, private instance in seconds. There is no kubelet:
+// objects are stored, defaulted, validated and admitted exactly as in a
+// cluster, and the controller manager turns Deployments into ReplicaSets and
+// Pods, but no container runs.
+package controlplane
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Option configures Start.
+type Option func(*options)
+
+type options struct {
+	controllerManager bool
+	readyTimeout      time.Duration
+	logs              io.Writer
+}
+
+// WithControllerManager also runs kube-controller-manager, so Deployments get
+// ReplicaSets and Pods, and namespaces get their default ServiceAccount.
+func WithControllerManager() Option { return func(o *options) { o.controllerManager = true } }
+
+// WithReadyTimeout bounds how long Start waits for /readyz (default 2 minutes:
+// the first start on a busy 2-core machine is slow).
+func WithReadyTimeout(d time.Duration) Option { return func(o *options) { o.readyTimeout = d } }
+
+// WithLogs copies every component's output to w as well as to its log file.
+func WithLogs(w io.Writer) Option { return func(o *options) { o.logs = w } }
+
+// ControlPlane is a running etcd and kube-apiserver (and maybe
+// kube-controller-manager). Close stops them.
+type ControlPlane struct {
+	Binaries   *Binaries
+	Dir        string // state: etcd data, certificates, keys, logs, kubeconfig
+	URL        string // https://127.0.0.1:<port>
+	Kubeconfig string // admin kubeconfig (system:masters, via a bearer token)
+	CAFile     string // PEM bundle that verifies the API server's certificate
+
+	token string
+	procs []*process
+	once  sync.Once
+	err   error
+}
+
+type process struct {
+	name string
+	cmd  *exec.Cmd
+	log  string
+	done chan struct{}
+	err  error // set before done is closed
+}
+
+// Start runs a fresh control plane in dir (an empty directory the caller
+// owns, such as t.TempDir()) and returns once kube-apiserver's /readyz is OK.
+func Start(ctx context.Context, bins *Binaries, dir string, opts ...Option) (*ControlPlane, error) {
+	o := options{readyTimeout: 2 * time.Minute, logs: io.Discard}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	cp := &ControlPlane{Binaries: bins, Dir: dir}
+	if err := cp.start(ctx, o); err != nil {
+		cerr := cp.Close()
+		return nil, errors.Join(err, cerr)
+	}
+	return cp, nil
+}
+
+func (cp *ControlPlane) start(ctx context.Context, o options) error {
+	for _, d := range []string{"etcd", "pki"} {
+		if err := os.MkdirAll(filepath.Join(cp.Dir, d), 0o700); err != nil {
+			return fmt.Errorf("create %s dir: %w", d, err)
+		}
+	}
+	ports, err := freePorts(4)
+	if err != nil {
+		return err
+	}
+	etcdClient, etcdPeer, apiPort, kcmPort := ports[0], ports[1], ports[2], ports[3]
+
+	etcdURL := "http://127.0.0.1:" + strconv.Itoa(etcdClient)
+	peerURL := "http://127.0.0.1:" + strconv.Itoa(etcdPeer)
+	etcd, err := cp.spawn(o, "etcd", cp.Binaries.Etcd(),
+		"--name=default",
+		"--data-dir="+filepath.Join(cp.Dir, "etcd"),
+		"--listen-client-urls="+etcdURL,
+		"--advertise-client-urls="+etcdURL,
+		"--listen-peer-urls="+peerURL,
+		"--initial-advertise-peer-urls="+peerURL,
+		"--initial-cluster=default="+peerURL,
+		"--listen-metrics-urls=",
+		// Test data is thrown away: durability is not worth the fsyncs.
+		"--unsafe-no-fsync",
+		"--log-level=warn",
+	)
+	if err != nil {
+		return err
+	}
+	if err := waitHTTP(ctx, etcd, http.DefaultClient, etcdURL+"/health", "", o.readyTimeout); err != nil {
+		return fmt.Errorf("etcd did not become healthy: %w", err)
+	}
+
+	// Service-account tokens are signed with a key made for this instance.
+	saKey, saPub, err := cp.writeServiceAccountKeys()
+	if err != nil {
+		return err
+	}
+	cp.token, err = randomToken()
+	if err != nil {
+		return err
+	}
+	tokens := filepath.Join(cp.Dir, "tokens.csv")
+	// token,user,uid,"groups": the admin is in system:masters, which RBAC
+	// lets do anything, as kubeadm's admin.conf does.
+	if err := os.WriteFile(tokens, []byte(cp.token+`,admin,admin,"system:masters"`+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write token file: %w", err)
+	}
+
+	certDir := filepath.Join(cp.Dir, "pki")
+	api, err := cp.spawn(o, "kube-apiserver", cp.Binaries.KubeAPIServer(),
+		"--etcd-servers="+etcdURL,
+		"--bind-address=127.0.0.1",
+		"--advertise-address=127.0.0.1",
+		"--secure-port="+strconv.Itoa(apiPort),
+		// Generates a self-signed CA and serving certificate for 127.0.0.1.
+		"--cert-dir="+certDir,
+		"--token-auth-file="+tokens,
+		"--authorization-mode=RBAC",
+		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+		"--service-account-key-file="+saPub,
+		"--service-account-signing-key-file="+saKey,
+		"--service-cluster-ip-range=10.96.0.0/16",
+		// As in kubeadm and kind: privileged Pods are allowed by the cluster,
+		// so it is Pod Security admission that must refuse them.
+		"--allow-privileged=true",
+		// The default reconciler would publish 127.0.0.1 as the endpoint of
+		// the kubernetes Service, which validation refuses over and over.
+		"--endpoint-reconciler-type=none",
+		"--profiling=false",
+		"--v=0",
+	)
+	if err != nil {
+		return err
+	}
+	cp.URL = "https://127.0.0.1:" + strconv.Itoa(apiPort)
+	cp.CAFile = filepath.Join(certDir, "apiserver.crt")
+
+	// The certificate appears a moment after the process starts; until then
+	// nothing can be verified, and skipping verification is not an option.
+	client, err := waitForCA(ctx, api, cp.CAFile, o.readyTimeout)
+	if err != nil {
+		return err
+	}
+	if err := waitHTTP(ctx, api, client, cp.URL+"/readyz", cp.token, o.readyTimeout); err != nil {
+		return fmt.Errorf("kube-apiserver did not become ready: %w", err)
+	}
+	if err := cp.writeKubeconfig(); err != nil {
+		return err
+	}
+
+	if o.controllerManager {
+		_, err := cp.spawn(o, "kube-controller-manager", cp.Binaries.KubeControllerManager(),
+			"--kubeconfig="+cp.Kubeconfig,
+			"--authentication-kubeconfig="+cp.Kubeconfig,
+			"--authorization-kubeconfig="+cp.Kubeconfig,
+			"--bind-address=127.0.0.1",
+			"--secure-port="+strconv.Itoa(kcmPort),
+			"--cert-dir="+filepath.Join(cp.Dir, "kcm-pki"),
+			"--leader-elect=false",
+			// Signs the tokens of the ServiceAccounts it creates.
+			"--service-account-private-key-file="+saKey,
+			"--root-ca-file="+cp.CAFile,
+			"--cluster-cidr=10.244.0.0/16",
+			"--service-cluster-ip-range=10.96.0.0/16",
+			"--profiling=false",
+			"--v=0",
+		)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Kubectl returns the built kubectl pointed at this control plane.
+func (cp *ControlPlane) Kubectl(ctx context.Context, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, cp.Binaries.Kubectl(), append([]string{"--kubeconfig=" + cp.Kubeconfig}, args...)...)
+	cmd.Env = cp.Env()
+	return cmd
+}
+
+// Env is the environment a user's shell would have to drive this control
+// plane: the built kubectl first on PATH and KUBECONFIG set. ko apply finds
+// kubectl through PATH.
+func (cp *ControlPlane) Env() []string {
+	env := make([]string, 0, len(os.Environ())+2)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "PATH=") && !strings.HasPrefix(kv, "KUBECONFIG=") {
+			env = append(env, kv)
+		}
+	}
+	return append(env,
+		"PATH="+cp.Binaries.Dir+string(os.PathListSeparator)+os.Getenv("PATH"),
+		"KUBECONFIG="+cp.Kubeconfig,
+	)
+}
+
+// Logs returns the last max bytes of a component's log, for test failures.
+func (cp *ControlPlane) Logs(name string, max int) string {
+	for _, p := range cp.procs {
+		if p.name == name {
+			return tailFile(p.log, max)
+		}
+	}
+	return ""
+}
+
+// Close stops every component, newest first, and waits for them to exit.
+// The directory is left for the caller (t.TempDir removes it).
+func (cp *ControlPlane) Close() error {
+	cp.once.Do(func() {
+		var errs []error
+		for i := len(cp.procs) - 1; i >= 0; i-- {
+			if err := cp.procs[i].stop(15 * time.Second); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		cp.err = errors.Join(errs...)
+	})
+	return cp.err
+}
+
+func (cp *ControlPlane) spawn(o options, name, bin string, args ...string) (*process, error) {
+	logPath := filepath.Join(cp.Dir, name+".log")
+	f, err := os.Create(logPath)
+	if err != nil {
+		return nil, fmt.Errorf("create %s log: %w", name, err)
+	}
+	// Not CommandContext: the components must outlive the context that
+	// started them and stop only in Close, gracefully.
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = cp.Dir
+	cmd.Stdout = io.MultiWriter(f, o.logs)
+	cmd.Stderr = cmd.Stdout
+	cmd.SysProcAttr = sysProcAttr()
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	p := &process{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		f.Close()
+		close(p.done)
+	}()
+	cp.procs = append(cp.procs, p)
+	return p, nil
+}
+
+func (p *process) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (p *process) stop(grace time.Duration) error {
+	if p.exited() {
+		return nil
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+		return nil
+	case <-time.After(grace):
+	}
+	_ = p.cmd.Process.Kill()
+	select {
+	case <-p.done:
+		return fmt.Errorf("%s ignored SIGTERM for %s and was killed", p.name, grace)
+	case <-time.After(5 * time.Second):
+		return fmt.Errorf("%s (pid %d) did not exit after SIGKILL", p.name, p.cmd.Process.Pid)
+	}
+}
+
+// waitHTTP polls url until it answers 200, the process exits, or timeout.
+func waitHTTP(ctx context.Context, p *process, client *http.Client, url, token string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var last string
+	for {
+		if p.exited() {
+			return fmt.Errorf("%s exited (%v); log:\n%s", p.name, p.err, tailFile(p.log, 3000))
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := client.Do(req)
+		if err == nil {
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			last = fmt.Sprintf("%s: %s", resp.Status, bytes.TrimSpace(body))
+		} else {
+			last = err.Error()
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s not OK after %s (last: %s); log:\n%s", url, timeout, last, tailFile(p.log, 3000))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// waitForCA waits for kube-apiserver to write its generated certificate and
+// returns a client that trusts it and nothing else.
+func waitForCA(ctx context.Context, p *process, caFile string, timeout time.Duration) (*http.Client, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		pemBytes, err := os.ReadFile(caFile)
+		if err == nil {
+			pool := x509.NewCertPool()
+			if pool.AppendCertsFromPEM(pemBytes) {
+				return &http.Client{
+					Timeout:   5 * time.Second,
+					Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}},
+				}, nil
+			}
+		}
+		if p.exited() {
+			return nil, fmt.Errorf("%s exited (%v); log:\n%s", p.name, p.err, tailFile(p.log, 3000))
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("kube-apiserver wrote no certificate to %s within %s", caFile, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func (cp *ControlPlane) writeServiceAccountKeys() (keyFile, pubFile string, err error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return "", "", fmt.Errorf("generate service-account key: %w", err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return "", "", fmt.Errorf("encode service-account key: %w", err)
+	}
+	pub, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		return "", "", fmt.Errorf("encode service-account public key: %w", err)
+	}
+	keyFile = filepath.Join(cp.Dir, "pki", "sa.key")
+	pubFile = filepath.Join(cp.Dir, "pki", "sa.pub")
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		return "", "", fmt.Errorf("write service-account key: %w", err)
+	}
+	if err := os.WriteFile(pubFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}), 0o644); err != nil {
+		return "", "", fmt.Errorf("write service-account public key: %w", err)
+	}
+	return keyFile, pubFile, nil
+}
+
+func (cp *ControlPlane) writeKubeconfig() error {
+	ca, err := os.ReadFile(cp.CAFile)
+	if err != nil {
+		return fmt.Errorf("read API server certificate: %w", err)
+	}
+	// Written by hand (it is a small, stable format) so this package does
+	// not pull client-go into the module.
+	cfg := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- name: controlplane
+  cluster:
+    server: %s
+    certificate-authority-data: %s
+users:
+- name: admin
+  user:
+    token: %s
+contexts:
+- name: admin@controlplane
+  context:
+    cluster: controlplane
+    user: admin
+    namespace: default
+current-context: admin@controlplane
+`, cp.URL, base64.StdEncoding.EncodeToString(ca), cp.token)
+	cp.Kubeconfig = filepath.Join(cp.Dir, "kubeconfig")
+	if err := os.WriteFile(cp.Kubeconfig, []byte(cfg), 0o600); err != nil {
+		return fmt.Errorf("write kubeconfig: %w", err)
+	}
+	return nil
+}
+
+// freePorts asks the kernel for n distinct free ports on 127.0.0.1. They are
+// released before the components bind them, a small race that a retry of
+// the whole test would cover; holding them open is not possible across exec.
+func freePorts(n int) ([]int, error) {
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	ports := make([]int, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("find a free port: %w", err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+func randomToken() (string, error) {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("generate token: %w", err)
+	}
+	return hex.EncodeToString(b), nil
+}
+
+func tailFile(path string, max int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Sprintf("(no log: %v)", err)
+	}
+	if len(b) > max {
+		b = b[len(b)-max:]
+	}
+	return string(b)
+}

@@ -1,0 +1,168 @@
+package controlplane
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kobuilt/hello/pkg/airgap"
+)
+
+func TestFindReportsMissingBinaries(t *testing.T) {
+	t.Setenv("HELLO_CONTROLPLANE_CACHE", t.TempDir())
+	_, err := Find(t.Context(), "testdata")
+	if !errors.Is(err, ErrNotBuilt) {
+		t.Fatalf("Find with an empty cache: got %v, want ErrNotBuilt", err)
+	}
+}
+
+func TestRecipeErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		dir  string
+		want string
+	}{
+		{"no scratch modules", t.TempDir(), "go list -m k8s.io/kubernetes"},
+		{"wrong directory", "testdata/etcd", "go list -m k8s.io/kubernetes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := readRecipe(t.Context(), tt.dir)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("readRecipe(%q) = %v, want an error containing %q", tt.dir, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestRecipeReadsPinnedVersions(t *testing.T) {
+	r, err := readRecipe(t.Context(), "testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(r.kubernetesVersion, "v1.") || !strings.HasPrefix(r.etcdVersion, "v3.6.") {
+		t.Fatalf("versions %s, %s: want Kubernetes v1.x and etcd v3.6.x", r.kubernetesVersion, r.etcdVersion)
+	}
+	if r.kubernetesTime.IsZero() {
+		t.Error("no release time for k8s.io/kubernetes: the build date would not be reproducible")
+	}
+	flags := r.kubeLDFlags()
+	for _, want := range []string{
+		"-X k8s.io/component-base/version.gitVersion=" + r.kubernetesVersion,
+		"-X k8s.io/client-go/pkg/version.gitVersion=" + r.kubernetesVersion,
+		"-X k8s.io/component-base/version.gitMajor=1",
+	} {
+		if !strings.Contains(flags, want) {
+			t.Errorf("ldflags %q lack %q", flags, want)
+		}
+	}
+}
+
+// binaries returns the cached control plane, or skips (fails in CI) with
+// how to build it.
+func binaries(t *testing.T) *Binaries {
+	t.Helper()
+	b, err := Find(t.Context(), "testdata")
+	if errors.Is(err, ErrNotBuilt) {
+		airgap.Need(t, false, "the control plane ("+err.Error()+")", BuildHint)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestBinariesReportPinnedVersions(t *testing.T) {
+	b := binaries(t)
+	tests := []struct {
+		bin  string
+		args []string
+		want string
+	}{
+		{b.Etcd(), []string{"--version"}, "etcd Version: " + strings.TrimPrefix(b.EtcdVersion, "v")},
+		{b.KubeAPIServer(), []string{"--version"}, "Kubernetes " + b.KubernetesVersion},
+		{b.KubeControllerManager(), []string{"--version"}, "Kubernetes " + b.KubernetesVersion},
+		{b.Kubectl(), []string{"version", "--client"}, "Client Version: " + b.KubernetesVersion},
+	}
+	for _, tt := range tests {
+		t.Run(filepath.Base(tt.bin), func(t *testing.T) {
+			out, err := exec.CommandContext(t.Context(), tt.bin, tt.args...).CombinedOutput()
+			if err != nil {
+				t.Fatalf("%s %v: %v\n%s", tt.bin, tt.args, err, out)
+			}
+			if !strings.Contains(string(out), tt.want) {
+				t.Fatalf("%s %v printed %q, want %q", tt.bin, tt.args, out, tt.want)
+			}
+		})
+	}
+}
+
+func TestStartServesTheAPI(t *testing.T) {
+	b := binaries(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	start := time.Now()
+	cp, err := Start(ctx, b, t.TempDir(), WithControllerManager())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := cp.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	t.Logf("etcd + kube-apiserver ready in %s", time.Since(start).Round(time.Millisecond))
+
+	out, err := cp.Kubectl(ctx, "version", "-o", "json").CombinedOutput()
+	if err != nil {
+		t.Fatalf("kubectl version: %v\n%s", err, out)
+	}
+	var v struct {
+		ServerVersion struct{ GitVersion string } `json:"serverVersion"`
+	}
+	if err := json.Unmarshal(out, &v); err != nil {
+		t.Fatalf("kubectl version output %q: %v", out, err)
+	}
+	if v.ServerVersion.GitVersion != b.KubernetesVersion {
+		t.Errorf("server version %q, want %q", v.ServerVersion.GitVersion, b.KubernetesVersion)
+	}
+
+	// The admin token maps to system:masters, and RBAC is on: an
+	// unauthenticated request must be refused, not served.
+	out, err = exec.CommandContext(ctx, b.Kubectl(), "--server="+cp.URL, "--certificate-authority="+cp.CAFile,
+		"--kubeconfig="+os.DevNull, "get", "namespaces").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "Forbidden") && !strings.Contains(string(out), "Unauthorized") {
+		t.Errorf("anonymous kubectl get namespaces: err=%v, output %q; want Forbidden or Unauthorized", err, out)
+	}
+
+	// The controller manager runs: new namespaces get a default ServiceAccount.
+	if out, err := cp.Kubectl(ctx, "create", "namespace", "probe").CombinedOutput(); err != nil {
+		t.Fatalf("create namespace: %v\n%s", err, out)
+	}
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		out, err := cp.Kubectl(ctx, "get", "serviceaccount", "default", "-n", "probe").CombinedOutput()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no default ServiceAccount after 90s (%s); kube-controller-manager log:\n%s", out, cp.Logs("kube-controller-manager", 3000))
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+
+	if err := cp.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	for _, p := range cp.procs {
+		if !p.exited() {
+			t.Errorf("%s still running after Close", p.name)
+		}
+	}
+}

@@ -1,0 +1,58 @@
+// Command prebuild builds (or finds in the cache) the control plane that the
+// end-to-end tests run, so `go test` does not spend minutes compiling it.
+// .ci/run calls it; on a laptop: go run ./pkg/controlplane/testdata/prebuild
+//
+// It lives under testdata so that `go build ./...` and `go test ./...` leave
+// it alone; it is a test tool, not part of the product.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/kobuilt/hello/pkg/controlplane"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	recipe, err := findRecipe()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "prebuild: %v\n", err)
+		os.Exit(1)
+	}
+	start := time.Now()
+	bins, err := controlplane.Build(ctx, recipe, controlplane.WithBuildLog(os.Stderr))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "prebuild: %v\n", err)
+		os.Exit(1)
+	}
+	fmt.Printf("Kubernetes %s and etcd %s ready in %s (%s)\n", bins.KubernetesVersion, bins.EtcdVersion, bins.Dir, time.Since(start).Round(time.Second))
+}
+
+// findRecipe finds pkg/controlplane/testdata from the working directory,
+// which go run leaves anywhere inside the checkout.
+func findRecipe() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for range 64 {
+		r := filepath.Join(dir, "pkg", "controlplane", "testdata")
+		if _, err := os.Stat(filepath.Join(r, "kubernetes", "go.mod")); err == nil {
+			return r, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			break
+		}
+		dir = parent
+	}
+	return "", errors.New("run it inside the hello checkout: pkg/controlplane/testdata not found above the working directory")
+}
