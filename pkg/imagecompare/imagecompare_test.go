@@ -220,14 +220,14 @@ func TestCompare(t *testing.T) {
 		{
 			name: "ko and Dockerfile images from the registry agree",
 			args: func(t *testing.T) []string {
-				return []string{"ko=" + fx.asRegistry(t, "ko", fx.koLike(t, bin)), "dockerfile=" + fx.asRegistry(t, "df", fx.dockerfileLike(t, bin, "65532"))}
+				return []string{"ko=" + fx.asRegistry(t, "ko", fx.koLike(t, bin)), "dockerfile=" + fx.asRegistry(t, "df", fx.dockerfileLike(t, bin, "65532:65532"))}
 			},
 			same: true,
 		},
 		{
 			name: "layout and docker save archive agree",
 			args: func(t *testing.T) []string {
-				return []string{"ko=" + asLayout(t, fx.koLike(t, bin)), "dockerfile=" + asArchive(t, fx.dockerfileLike(t, bin, "65532"))}
+				return []string{"ko=" + asLayout(t, fx.koLike(t, bin)), "dockerfile=" + asArchive(t, fx.dockerfileLike(t, bin, "65532:65532"))}
 			},
 			same: true,
 		},
@@ -243,14 +243,14 @@ func TestCompare(t *testing.T) {
 			args: func(t *testing.T) []string {
 				return []string{"ko=" + asLayout(t, fx.koLike(t, bin)), "dockerfile=" + asLayout(t, fx.dockerfileLike(t, bin, "0"))}
 			},
-			wantDiff: []string{"user: ko 65532, dockerfile 0"},
+			wantDiff: []string{"user (uid:gid): ko 65532:65532, dockerfile 0:0"},
 		},
 		{
 			name: "single-stage differs in base, argv, env and workdir but not in binary",
 			args: func(t *testing.T) []string {
 				return []string{"ko=" + asLayout(t, fx.koLike(t, bin)), "single=" + asArchive(t, fx.singleStage(t, bin))}
 			},
-			wantDiff: []string{"user:", "entrypoint+cmd:", "env:", "workdir:", "base:"},
+			wantDiff: []string{"user (uid:gid): ko 65532:65532, single 0:0", "entrypoint+cmd:", "env:", "workdir:", "base:"},
 		},
 	}
 	for _, tc := range tests {
@@ -315,14 +315,14 @@ func TestInspectFacts(t *testing.T) {
 			if f.Base.PlatformDigest != fx.basePlat || !f.Base.LayersVerified {
 				t.Errorf("base = %+v, want verified %s", f.Base, fx.basePlat)
 			}
-			if f.Layers != 3 || f.User != "65532" || len(f.Shells) != 0 || len(f.Setuid) != 0 {
+			if f.Layers != 3 || f.User != "65532" || f.UserResolved != "65532:65532" || len(f.Shells) != 0 || len(f.Setuid) != 0 {
 				t.Errorf("layers %d user %q shells %v setuid %v", f.Layers, f.User, f.Shells, f.Setuid)
 			}
 			if f.CompressedBytes <= 0 || f.UncompressedBytes <= f.CompressedBytes/10 {
 				t.Errorf("sizes %d/%d", f.CompressedBytes, f.UncompressedBytes)
 			}
 		}},
-		{"Dockerfile image: base from a digest-pinned label, resolved through the index", "df=" + fx.asRegistry(t, "df", fx.dockerfileLike(t, bin, "65532")), func(t *testing.T, f *Facts) {
+		{"Dockerfile image: base from a digest-pinned label, resolved through the index", "df=" + fx.asRegistry(t, "df", fx.dockerfileLike(t, bin, "65532:65532")), func(t *testing.T, f *Facts) {
 			if f.Base.Digest == "" || f.Base.PlatformDigest != fx.basePlat || !f.Base.LayersVerified {
 				t.Errorf("base = %+v, want index resolved to %s", f.Base, fx.basePlat)
 			}

@@ -40,7 +40,10 @@ type Facts struct {
 
 	Base Base `json:"base"`
 
-	User         string            `json:"user"`
+	User string `json:"user"`
+	// UserResolved is User as uid:gid, looked up in the image's /etc/passwd and /etc/group the way the runtime
+	// does, so "65532" (gid from passwd) and "65532:65532" compare equal.
+	UserResolved string            `json:"userResolved"`
 	Entrypoint   []string          `json:"entrypoint"`
 	Cmd          []string          `json:"cmd"`
 	Env          []string          `json:"env"`
@@ -245,6 +248,7 @@ func scanFilesystem(ctx context.Context, s *Subject, f *Facts) error {
 	argv := append(append([]string(nil), f.Entrypoint...), f.Cmd...)
 	candidates := entrypointCandidates(argv, f.Env)
 	hashes := map[string]fileHash{}
+	accounts := map[string][]byte{"/etc/passwd": nil, "/etc/group": nil}
 	var total int64
 	for i, l := range layers {
 		n, err := walkLayer(ctx, l, func(h *tar.Header, r io.Reader) error {
@@ -277,6 +281,13 @@ func scanFilesystem(ctx context.Context, s *Subject, f *Facts) error {
 				}
 			}
 			fs[p] = e
+			if _, ok := accounts[p]; ok && h.Typeflag == tar.TypeReg && h.Size < 1<<20 {
+				b, err := io.ReadAll(r)
+				if err != nil {
+					return err
+				}
+				accounts[p] = b
+			}
 			if (h.Typeflag == tar.TypeReg || h.Typeflag == tar.TypeRegA) && candidates[p] {
 				sum, n, err := hashReader(r)
 				if err != nil {
@@ -292,6 +303,14 @@ func scanFilesystem(ctx context.Context, s *Subject, f *Facts) error {
 		total += n
 	}
 	f.UncompressedBytes = total
+	passwd, group := accounts["/etc/passwd"], accounts["/etc/group"]
+	if _, ok := fs["/etc/passwd"]; !ok {
+		passwd = nil
+	}
+	if _, ok := fs["/etc/group"]; !ok {
+		group = nil
+	}
+	f.UserResolved = resolveUser(f.User, passwd, group)
 
 	for p, e := range fs {
 		if e.typ == tar.TypeDir {
@@ -520,4 +539,51 @@ func sbomPresence(ctx context.Context, s *Subject) string {
 		}
 	}
 	return "none"
+}
+
+// resolveUser turns a config User ("", "name", "uid", "name:group", "uid:gid") into uid:gid as runc does: names
+// through /etc/passwd and /etc/group, a missing group from the user's passwd entry, else 0.
+func resolveUser(user string, passwd, group []byte) string {
+	u, g, hasGroup := strings.Cut(user, ":")
+	if u == "" {
+		u = "0"
+	}
+	uid, gid := u, "0"
+	found := false
+	for _, line := range strings.Split(string(passwd), "\n") {
+		f := strings.Split(line, ":")
+		if len(f) >= 4 && (f[0] == u || f[2] == u) {
+			uid, gid, found = f[2], f[3], true
+			break
+		}
+	}
+	if !found && !isNumber(u) {
+		return user + " (unknown user)"
+	}
+	if hasGroup {
+		gid = g
+		if !isNumber(g) {
+			gid = g + " (unknown group)"
+			for _, line := range strings.Split(string(group), "\n") {
+				f := strings.Split(line, ":")
+				if len(f) >= 3 && f[0] == g {
+					gid = f[2]
+					break
+				}
+			}
+		}
+	}
+	return uid + ":" + gid
+}
+
+func isNumber(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }

@@ -70,7 +70,12 @@ func WriteMarkdown(w io.Writer, r Report) error {
 		}
 		return s
 	})
-	row("user", func(f *Facts) string { return orNone(f.User) })
+	row("user", func(f *Facts) string {
+		if f.UserResolved != "" && f.UserResolved != f.User {
+			return orNone(f.User) + " (" + f.UserResolved + ")"
+		}
+		return orNone(f.User)
+	})
 	row("entrypoint", func(f *Facts) string { return orNone(strings.Join(f.Entrypoint, " ")) })
 	row("cmd", func(f *Facts) string { return orNone(strings.Join(f.Cmd, " ")) })
 	row("env", func(f *Facts) string { return orNone(strings.Join(f.Env, " ")) })

@@ -41,7 +41,7 @@ func Judge(facts []*Facts, ignoreEnv []string) Verdict {
 		} else {
 			diff("entrypoint binary sha256", ref.EntrypointSHA256, f.EntrypointSHA256)
 		}
-		diff("user", ref.User, f.User)
+		diff("user (uid:gid)", orRaw(ref.UserResolved, ref.User), orRaw(f.UserResolved, f.User))
 		diff("entrypoint+cmd", argv(ref), argv(f))
 		diff("env", strings.Join(contractEnv(ref.Env, ignoreEnv), " "), strings.Join(contractEnv(f.Env, ignoreEnv), " "))
 		diff("workdir", ref.WorkingDir, f.WorkingDir)
@@ -89,4 +89,11 @@ func contractEnv(env, ignore []string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+func orRaw(resolved, raw string) string {
+	if resolved == "" {
+		return raw
+	}
+	return resolved
 }
