@@ -1,0 +1,502 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"text/template"
+	"time"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/kobuilt/hello/pkg/airgap"
+	"github.com/kobuilt/hello/pkg/imagecompare"
+)
+
+// TestDockerfileMatchesKoConfig keeps Dockerfile.reference honest without Docker: same base as .ko.yaml, the same
+// go build environment, flags and ldflags in every stage, and the rules of the file itself.
+func TestDockerfileMatchesKoConfig(t *testing.T) {
+	root := repoRoot(t)
+	df := dfRead(t, filepath.Join(root, "Dockerfile.reference"))
+	var ko struct {
+		DefaultBaseImage string `json:"defaultBaseImage"`
+		Builds           []struct {
+			Main    string   `json:"main"`
+			Env     []string `json:"env"`
+			Flags   []string `json:"flags"`
+			Ldflags []string `json:"ldflags"`
+		} `json:"builds"`
+	}
+	if err := yaml.Unmarshal([]byte(dfRead(t, filepath.Join(root, ".ko.yaml"))), &ko); err != nil {
+		t.Fatalf(".ko.yaml: %v", err)
+	}
+	if len(ko.Builds) != 1 {
+		t.Fatalf(".ko.yaml has %d builds, want 1", len(ko.Builds))
+	}
+	build := ko.Builds[0]
+
+	// What ko's templates become once the Dockerfile's build args stand in for the Git values.
+	var ld []string
+	for _, l := range build.Ldflags {
+		tpl, err := template.New("ldflags").Parse(l)
+		if err != nil {
+			t.Fatalf(".ko.yaml ldflag %q: %v", l, err)
+		}
+		var b strings.Builder
+		git := map[string]any{"Tag": "${VERSION}", "IsDirty": false, "FullCommit": "${COMMIT}", "CommitDate": "${DATE}"}
+		if err := tpl.Execute(&b, map[string]any{"Git": git}); err != nil {
+			t.Fatalf(".ko.yaml ldflag %q: %v", l, err)
+		}
+		ld = append(ld, b.String())
+	}
+	wantLdflags := `-ldflags="` + strings.Join(ld, " ") + `"`
+
+	tests := []struct {
+		name string
+		ok   func() (bool, string)
+	}{
+		{"BASE_IMAGE default is .ko.yaml's defaultBaseImage", func() (bool, string) {
+			got := dfArg(df, "BASE_IMAGE")
+			return got == ko.DefaultBaseImage && ko.DefaultBaseImage != "", fmt.Sprintf("Dockerfile %q, .ko.yaml %q", got, ko.DefaultBaseImage)
+		}},
+		{"GO_IMAGE default is golang:1.26 pinned by digest", func() (bool, string) {
+			got := dfArg(df, "GO_IMAGE")
+			return regexp.MustCompile(`^golang:1\.26@sha256:[0-9a-f]{64}$`).MatchString(got), got
+		}},
+		{"no # syntax= line (it pulls a frontend image)", func() (bool, string) {
+			return !regexp.MustCompile(`(?mi)^#\s*syntax\s*=`).MatchString(df), "found a syntax directive"
+		}},
+		{"build stage cross-compiles on the build platform", func() (bool, string) {
+			return strings.Contains(df, "FROM --platform=$BUILDPLATFORM ${GO_IMAGE} AS build") &&
+				strings.Contains(df, "GOOS=$TARGETOS GOARCH=$TARGETARCH"), "missing FROM --platform=$BUILDPLATFORM or TARGETOS/TARGETARCH"
+		}},
+		{"go.mod and go.sum are copied and downloaded before the sources", func() (bool, string) {
+			mod, dl, src := strings.Index(df, "COPY go.mod go.sum ./"), strings.Index(df, "go mod download"), strings.Index(df, "COPY cmd/")
+			return mod >= 0 && mod < dl && dl < src, fmt.Sprintf("positions %d %d %d", mod, dl, src)
+		}},
+		{"module and build caches are BuildKit cache mounts", func() (bool, string) {
+			return strings.Contains(df, "--mount=type=cache,target=/go/pkg/mod") && strings.Contains(df, "--mount=type=cache,target=/root/.cache/go-build"), "missing cache mounts"
+		}},
+		{"runtime stage: binary at ko's path, non-root, exec-form entrypoint", func() (bool, string) {
+			final := df[strings.LastIndex(df, "\nFROM "):]
+			return strings.HasPrefix(final, "\nFROM ${BASE_IMAGE}\n") &&
+				strings.Contains(final, "COPY --from=build /out/hello /ko-app/hello") &&
+				strings.Contains(final, "\nUSER 65532:65532\n") &&
+				strings.Contains(final, `ENTRYPOINT ["/ko-app/hello"]`), final
+		}},
+		{"every go build uses .ko.yaml's env, flags and ldflags", func() (bool, string) {
+			var builds []string
+			for _, ins := range dfInstructions(df) {
+				if strings.HasPrefix(ins, "RUN ") && strings.Contains(ins, "go build") {
+					builds = append(builds, ins)
+				}
+			}
+			if len(builds) != 2 {
+				return false, fmt.Sprintf("found %d go build RUN lines, want 2 (build and single-stage)", len(builds))
+			}
+			for _, b := range builds {
+				for _, want := range append(append(append([]string{}, build.Env...), build.Flags...), wantLdflags, build.Main) {
+					if !strings.Contains(b, want) {
+						return false, fmt.Sprintf("%q lacks %q", b, want)
+					}
+				}
+			}
+			return true, ""
+		}},
+		{".dockerignore keeps .git out", func() (bool, string) {
+			di := dfRead(t, filepath.Join(root, ".dockerignore"))
+			return regexp.MustCompile(`(?m)^\.git$`).MatchString(di), di
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if ok, detail := tc.ok(); !ok {
+				t.Error(detail)
+			}
+		})
+	}
+}
+
+// TestDockerfileReference builds Dockerfile.reference for real with BuildKit on the harness's daemon, runs it like
+// the ko image, and checks with cmd/imagecompare's package that ko and Docker reached the same outcome from the
+// same commit.
+func TestDockerfileReference(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds images; not in -short")
+	}
+	h := harness(t)
+	d := dockerd(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
+	defer cancel()
+	src := dfClone(t)
+	stamp := dfStamp(t, src)
+	goImage := dfGoImage(t, h)
+	repo := h.Registry.Host() + "/dockerfile-e2e"
+
+	koRef, koTime := dfKoBuild(t, ctx, h.Ko(src), repo+"/ko", nil)
+	t.Logf("ko build: %s in %s", koRef, koTime.Round(time.Millisecond))
+
+	args := dfBuildArgs(t, goImage, h.Base, stamp)
+	multiTag, singleTag := repo+"/multi-stage:test", repo+"/single-stage:test"
+	dfCleanupImages(t, d, multiTag, singleTag)
+	dur, err := dfDockerBuild(ctx, d, src, multiTag, "", args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("docker build (multi-stage): %s", dur.Round(time.Millisecond))
+	multiRef := dfPush(t, ctx, d, multiTag)
+
+	dfRunLikeKo(t, ctx, d, multiTag, stamp)
+
+	report, err := imagecompare.Compare(ctx, []string{"ko=" + koRef, "dockerfile=" + multiRef}, imagecompare.DefaultIgnoredEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var md bytes.Buffer
+	if err := imagecompare.WriteMarkdown(&md, report); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("ko vs Dockerfile.reference from one commit:\n%s", md.String())
+	ko, df := report.Images[0], report.Images[1]
+	if !report.Verdict.SameOutcome {
+		t.Errorf("verdict: different outcome: %q", report.Verdict.Differences)
+	}
+	if ko.EntrypointSHA256 == "" || ko.EntrypointSHA256 != df.EntrypointSHA256 {
+		t.Errorf("entrypoint binaries differ: ko %s, Dockerfile %s", ko.EntrypointSHA256, df.EntrypointSHA256)
+	}
+	if ko.UserResolved != "65532:65532" || df.UserResolved != ko.UserResolved {
+		t.Errorf("users: ko %q (%s), Dockerfile %q (%s)", ko.User, ko.UserResolved, df.User, df.UserResolved)
+	}
+	if fmt.Sprint(ko.Entrypoint) != fmt.Sprint(df.Entrypoint) || fmt.Sprint(ko.Entrypoint) != "[/ko-app/hello]" {
+		t.Errorf("entrypoints: ko %q, Dockerfile %q", ko.Entrypoint, df.Entrypoint)
+	}
+	if !ko.Base.LayersVerified || !df.Base.LayersVerified || ko.Base.PlatformDigest != df.Base.PlatformDigest {
+		t.Errorf("bases: ko %+v, Dockerfile %+v", ko.Base, df.Base)
+	}
+	if ko.CompressedBytes > df.CompressedBytes {
+		t.Errorf("ko image (%d bytes) is larger than the Dockerfile image (%d bytes)", ko.CompressedBytes, df.CompressedBytes)
+	}
+
+	// The seed article's "before": one stage with the toolchain and the sources.
+	dur, err = dfDockerBuild(ctx, d, src, singleTag, "single-stage", args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("docker build (single-stage): %s", dur.Round(time.Millisecond))
+	singleRef := dfPush(t, ctx, d, singleTag)
+	single, err := dfInspect(ctx, "single-stage="+singleRef)
+	if err != nil {
+		t.Fatal(err)
+	}
+	factor := float64(single.CompressedBytes) / float64(df.CompressedBytes)
+	ufactor := float64(single.UncompressedBytes) / float64(df.UncompressedBytes)
+	t.Logf("single-stage %s vs multi-stage %s compressed: %.1fx larger (%s vs %s uncompressed: %.1fx); the seed article saw 824 MB vs 3.65 MB (226x)",
+		imagecompare.MB(single.CompressedBytes), imagecompare.MB(df.CompressedBytes), factor,
+		imagecompare.MB(single.UncompressedBytes), imagecompare.MB(df.UncompressedBytes), ufactor)
+	if factor < 10 {
+		t.Errorf("single-stage image is only %.1fx the multi-stage one; the seed's point is an order of magnitude or more", factor)
+	}
+	if single.EntrypointSHA256 != df.EntrypointSHA256 {
+		t.Errorf("single-stage binary %s differs from the multi-stage one %s (same toolchain, flags, sources)", single.EntrypointSHA256, df.EntrypointSHA256)
+	}
+	if len(single.Shells) == 0 {
+		t.Errorf("single-stage image has no shell? %+v", single)
+	}
+}
+
+// dfInspect opens and inspects one image.
+func dfInspect(ctx context.Context, arg string) (*imagecompare.Facts, error) {
+	s, err := imagecompare.Open(ctx, arg)
+	if err != nil {
+		return nil, err
+	}
+	return imagecompare.Inspect(ctx, s)
+}
+
+func dfRead(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// dfInstructions joins continuation lines so each element is one whole instruction, comments dropped.
+func dfInstructions(df string) []string {
+	var out []string
+	var cur strings.Builder
+	for _, line := range strings.Split(df, "\n") {
+		trimmed := strings.TrimSpace(line)
+		if strings.HasPrefix(trimmed, "#") || (trimmed == "" && cur.Len() == 0) {
+			continue
+		}
+		if body, ok := strings.CutSuffix(trimmed, "\\"); ok {
+			cur.WriteString(body)
+			continue
+		}
+		cur.WriteString(trimmed)
+		out = append(out, cur.String())
+		cur.Reset()
+	}
+	return out
+}
+
+// dfArg returns the default of a global ARG.
+func dfArg(df, name string) string {
+	m := regexp.MustCompile(`(?m)^ARG ` + name + `=(\S+)$`).FindStringSubmatch(df)
+	if m == nil {
+		return ""
+	}
+	return m[1]
+}
+
+// dfClone checks out HEAD into a fresh directory: both builds read exactly the committed sources, with a .git so
+// ko's Git templates resolve, and nothing a developer left in the work tree.
+func dfClone(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "src")
+	if out, err := exec.Command("git", "clone", "--quiet", "--no-hardlinks", repoRoot(t), dir).CombinedOutput(); err != nil {
+		t.Fatalf("git clone: %v\n%s", err, out)
+	}
+	return dir
+}
+
+// gitStamp holds what .ko.yaml's templates resolve to for a clean checkout.
+type gitStamp struct{ Version, Commit, Date string }
+
+// dfStamp computes ko's {{.Git.Tag}}, {{.Git.FullCommit}} and {{.Git.CommitDate}} the way ko does (nearest tag or
+// v0.0.0; the committer date in UTC, RFC 3339).
+func dfStamp(t *testing.T, dir string) gitStamp {
+	t.Helper()
+	git := func(args ...string) (string, error) {
+		cmd := exec.Command("git", args...)
+		cmd.Dir = dir
+		out, err := cmd.Output()
+		return strings.TrimSpace(string(out)), err
+	}
+	commit, err := git("rev-parse", "HEAD")
+	if err != nil {
+		t.Fatalf("git rev-parse: %v", err)
+	}
+	ct, err := git("show", "-s", "--format=%ct", "HEAD")
+	if err != nil {
+		t.Fatalf("git show: %v", err)
+	}
+	sec, err := strconv.ParseInt(ct, 10, 64)
+	if err != nil {
+		t.Fatalf("commit time %q: %v", ct, err)
+	}
+	version, err := git("describe", "--tags", "--abbrev=0")
+	if err != nil || version == "" {
+		version = "v0.0.0"
+	}
+	return gitStamp{Version: version, Commit: commit, Date: time.Unix(sec, 0).UTC().Format(time.RFC3339)}
+}
+
+var (
+	dfGoOnce  sync.Once
+	dfGoRef   string
+	dfGoErr   error
+	dfProxy   string
+	dfProxyMu sync.Mutex
+)
+
+// dfGoImage pushes the offline golang stand-in once per test binary.
+func dfGoImage(t *testing.T, h *fixture) string {
+	t.Helper()
+	dfGoOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		dfGoRef, dfGoErr = airgap.PushGoImage(ctx, h.Registry.Host()+"/golang")
+	})
+	if dfGoErr != nil {
+		t.Fatalf("golang stand-in: %v", dfGoErr)
+	}
+	return dfGoRef
+}
+
+// dfGoProxy is the GOPROXY for builds inside Docker: this machine's module cache on loopback first, the public
+// proxy only for modules it lacks.
+func dfGoProxy(t *testing.T) string {
+	t.Helper()
+	dfProxyMu.Lock()
+	defer dfProxyMu.Unlock()
+	if dfProxy == "" {
+		p, err := airgap.StartModuleProxy(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		addCleanup(p.Close)
+		dfProxy = p.URL() + ",https://proxy.golang.org"
+	}
+	return dfProxy
+}
+
+func dfBuildArgs(t *testing.T, goImage, base string, s gitStamp) []string {
+	return []string{
+		"--build-arg", "GO_IMAGE=" + goImage,
+		"--build-arg", "BASE_IMAGE=" + base,
+		"--build-arg", "GOPROXY=" + dfGoProxy(t),
+		"--build-arg", "VERSION=" + s.Version,
+		"--build-arg", "COMMIT=" + s.Commit,
+		"--build-arg", "DATE=" + s.Date,
+	}
+}
+
+// dfDockerBuild runs BuildKit through Debian's /usr/bin/docker (the legacy builder cannot do cache mounts) with
+// host networking, the only networking the test daemon has.
+func dfDockerBuild(ctx context.Context, d *airgap.Docker, dir, tag, target string, args ...string) (time.Duration, error) {
+	a := []string{"build", "--network=host", "--progress=plain", "-f", "Dockerfile.reference", "-t", tag}
+	if target != "" {
+		a = append(a, "--target", target)
+	}
+	a = append(append(a, args...), ".")
+	cmd := d.Command(ctx, a...)
+	cmd.Dir = dir
+	start := time.Now()
+	_, err := run(cmd)
+	return time.Since(start), err
+}
+
+var dfDigest = regexp.MustCompile(`digest: (sha256:[0-9a-f]{64})`)
+
+// dfPush pushes a tag to the harness registry and returns repo@digest.
+func dfPush(t *testing.T, ctx context.Context, d *airgap.Docker, tag string) string {
+	t.Helper()
+	out, err := run(d.Command(ctx, "push", tag))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := dfDigest.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("docker push %s printed no digest:\n%s", tag, out)
+	}
+	return tag[:strings.LastIndex(tag, ":")] + "@" + m[1]
+}
+
+// dfKoBuild runs the real ko CLI for this machine's platform and returns the pushed reference.
+func dfKoBuild(t *testing.T, ctx context.Context, k airgap.Ko, repo string, env []string) (string, time.Duration) {
+	t.Helper()
+	k.DockerRepo = repo
+	k.Env = append(k.Env, env...)
+	cmd := k.Command(ctx, "build", "--bare", "--platform=linux/"+dfHostArch(t), "./cmd/hello")
+	start := time.Now()
+	out, err := run(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(out), time.Since(start)
+}
+
+func dfHostArch(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("go", "env", "GOHOSTARCH").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// dfCleanupImages removes what the test built once it is done: vfs stores a full copy of every layer.
+func dfCleanupImages(t *testing.T, d *airgap.Docker, tags ...string) {
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		_, _ = run(d.Command(ctx, append([]string{"rmi", "--force"}, tags...)...))
+		if _, err := run(d.Command(ctx, "builder", "prune", "--all", "--force")); err != nil {
+			t.Logf("cleanup: %v", err)
+		}
+		_, _ = run(d.Command(ctx, "image", "prune", "--all", "--force"))
+	})
+}
+
+// dfRunLikeKo runs the image as the ko image is run: read-only, no capabilities, no privilege escalation, host
+// network on a free port; it must answer /hello and /version and exit 0 on docker stop.
+func dfRunLikeKo(t *testing.T, ctx context.Context, d *airgap.Docker, image string, s gitStamp) {
+	t.Helper()
+	port := dfFreePort(t)
+	id, err := run(d.Command(ctx, "run", "--detach", "--network", "host", "--read-only", "--cap-drop", "ALL",
+		"--security-opt", "no-new-privileges", "--env", "PORT="+port, image))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id = strings.TrimSpace(id)
+	defer func() { _, _ = run(d.Command(context.Background(), "rm", "--force", id)) }()
+
+	base := "http://127.0.0.1:" + port
+	body, err := dfGet(ctx, base+"/hello", 60*time.Second)
+	if err != nil {
+		logs, _ := d.Command(ctx, "logs", id).CombinedOutput()
+		t.Fatalf("GET /hello: %v\ncontainer logs:\n%s", err, logs)
+	}
+	if strings.TrimSpace(body) != "Hello!" {
+		t.Errorf("GET /hello = %q, want Hello!", body)
+	}
+	if v, err := dfGet(ctx, base+"/version", 5*time.Second); err != nil || !strings.Contains(v, s.Commit) {
+		t.Errorf("GET /version = %q, %v; want commit %s", v, err, s.Commit)
+	}
+	start := time.Now()
+	if _, err := run(d.Command(ctx, "stop", "--time", "30", id)); err != nil {
+		t.Fatal(err)
+	}
+	code, err := run(d.Command(ctx, "inspect", "--format", "{{.State.ExitCode}}", id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs, _ := d.Command(ctx, "logs", id).CombinedOutput()
+	if strings.TrimSpace(code) != "0" {
+		t.Errorf("container exited %s after docker stop, want 0; logs:\n%s", strings.TrimSpace(code), logs)
+	}
+	t.Logf("docker stop: exit %s after %s", strings.TrimSpace(code), time.Since(start).Round(time.Millisecond))
+}
+
+func dfFreePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+}
+
+// dfGet polls url until it answers 200 or the wait is over.
+func dfGet(ctx context.Context, url string, wait time.Duration) (string, error) {
+	deadline := time.Now().Add(wait)
+	client := &http.Client{Timeout: 2 * time.Second}
+	var last error
+	for time.Now().Before(deadline) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return "", err
+		}
+		resp, err := client.Do(req)
+		if err == nil {
+			b, rerr := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK && rerr == nil {
+				return string(b), nil
+			}
+			err = fmt.Errorf("status %d: %s", resp.StatusCode, b)
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	return "", fmt.Errorf("no 200 within %s: %w", wait, last)
+}
