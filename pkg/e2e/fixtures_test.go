@@ -70,7 +70,7 @@ func startHarness() (*fixture, error) {
 		Registry: reg,
 		Base:     base,
 		Ko: func(dir string) airgap.Ko {
-			return airgap.Ko{Dir: dir, DockerRepo: reg.Host() + "/kobuilt", BaseImage: base}
+			return airgap.Ko{Dir: dir, DockerRepo: reg.Host() + "/kobuilt/hello", BaseImage: base}
 		},
 	}, nil
 }
@@ -170,4 +170,99 @@ func tail(s string, n int) string {
 		return "..." + s[len(s)-n:]
 	}
 	return s
+}
+
+// builtImage is cmd/hello built once by `go tool ko build` from the working
+// tree and pushed to the harness registry; the image, Docker and Kubernetes
+// tests all look at this one build.
+type builtImage struct {
+	Ref     string // "127.0.0.1:PORT/kobuilt/hello@sha256:..."
+	Commit  string // git HEAD of the tree it was built from
+	Dirty   bool   // the tree had uncommitted changes
+	SBOMDir string // ko --sbom-dir output
+	Elapsed time.Duration
+}
+
+var (
+	imgOnce sync.Once
+	img     *builtImage
+	imgErr  error
+)
+
+// sourceLabel is the repository the image says it was built from, as the
+// GitHub Actions workflow labels it.
+const sourceLabel = "https://github.com/kobuilt/hello"
+
+// koBuildArgs is the build command users run (README, workflow): the
+// revision label is the only thing passed on the command line; flags,
+// ldflags, platforms and base come from .ko.yaml.
+func koBuildArgs(commit string, extra ...string) []string {
+	args := []string{"build", "--bare",
+		"--image-label", "org.opencontainers.image.source=" + sourceLabel,
+		"--image-label", "org.opencontainers.image.revision=" + commit,
+	}
+	return append(append(args, extra...), "./cmd/hello")
+}
+
+// helloImage builds the image on first use.
+func helloImage(t *testing.T) *builtImage {
+	t.Helper()
+	h := harness(t)
+	dir := repoRoot(t)
+	imgOnce.Do(func() { img, imgErr = buildHello(h, dir) })
+	if imgErr != nil {
+		t.Fatalf("building the image: %v", imgErr)
+	}
+	return img
+}
+
+func buildHello(h *fixture, dir string) (*builtImage, error) {
+	commit, err := gitHead(dir)
+	if err != nil {
+		return nil, err
+	}
+	status, err := run(exec.Command("git", "-C", dir, "status", "--porcelain"))
+	if err != nil {
+		return nil, err
+	}
+	sbom, err := os.MkdirTemp("", "e2e-sbom")
+	if err != nil {
+		return nil, err
+	}
+	addCleanup(func() error { return os.RemoveAll(sbom) })
+	ref, elapsed, err := koBuild(h.Ko(dir), koBuildArgs(commit, "--sbom-dir", sbom)...)
+	if err != nil {
+		return nil, err
+	}
+	return &builtImage{Ref: ref, Commit: commit, Dirty: strings.TrimSpace(status) != "", SBOMDir: sbom, Elapsed: elapsed}, nil
+}
+
+// koBuild runs `go tool ko` and returns the digest reference it printed.
+func koBuild(k airgap.Ko, args ...string) (string, time.Duration, error) {
+	// Two platforms on a 2-core CI machine, cold caches: minutes, not hours.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	start := time.Now()
+	out, err := run(k.Command(ctx, args...))
+	elapsed := time.Since(start)
+	if err != nil {
+		return "", elapsed, err
+	}
+	fields := strings.Fields(out)
+	if len(fields) == 0 {
+		return "", elapsed, fmt.Errorf("ko printed no image reference")
+	}
+	ref := fields[len(fields)-1]
+	if !strings.Contains(ref, "@sha256:") {
+		return "", elapsed, fmt.Errorf("ko printed %q, not a digest reference", ref)
+	}
+	return ref, elapsed, nil
+}
+
+func gitHead(dir string) (string, error) {
+	out, err := run(exec.Command("git", "-C", dir, "rev-parse", "HEAD"))
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(out), nil
 }
