@@ -104,10 +104,11 @@ func Parse(args []string, getenv func(string) string, usage io.Writer) (Config, 
 	for _, o := range opts {
 		fs.Var(o.value, o.flag, o.usage)
 	}
-	fs.Usage = func() { writeUsage(usage, opts) }
+	fs.Usage = func() {} // the flag package calls it on every error too
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return c, ErrHelp // fs.Usage has written the usage
+			writeUsage(usage, opts)
+			return c, ErrHelp
 		}
 		return c, err
 	}

@@ -49,35 +49,35 @@ func validRequestID(id string) bool {
 	return true
 }
 
-// requestIDMiddleware echoes a valid incoming X-Request-ID or makes one,
-// and puts it on the response where the log line and panic report find it.
-func (s *Server) requestIDMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		id := c.Request().Header.Get(echo.HeaderXRequestID)
-		if !validRequestID(id) {
-			id = newRequestID()
-		}
-		c.Response().Header()[echo.HeaderXRequestID] = []string{id}
-		return next(c)
-	}
-}
-
-func requestID(c echo.Context) string {
-	return c.Response().Header().Get(echo.HeaderXRequestID)
-}
-
-// observeMiddleware writes the access log line and the request metrics. It
-// hands errors to the error handler itself so it sees the status the
-// client gets.
-func (s *Server) observeMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
+// edgeMiddleware runs for every request, matched or not: it sets the
+// request ID and security headers, rejects bodies declared larger than the
+// limit, then writes the access log line and the metrics. It hands errors
+// to the error handler itself so that it logs the status the client gets.
+func (s *Server) edgeMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
-		if err := next(c); err != nil {
+		req, res := c.Request(), c.Response()
+		h := res.Header()
+		if id := req.Header[echo.HeaderXRequestID]; len(id) == 1 && validRequestID(id[0]) {
+			h[echo.HeaderXRequestID] = id // never modified, so it can be shared
+		} else {
+			h[echo.HeaderXRequestID] = []string{newRequestID()}
+		}
+		for k, v := range securityHeaders {
+			h[k] = v
+		}
+
+		var err error
+		if req.ContentLength > s.bodyLimit {
+			err = echo.ErrStatusRequestEntityTooLarge
+		} else {
+			err = next(c)
+		}
+		if err != nil {
 			c.Error(err)
 		}
 		elapsed := time.Since(start)
 
-		req, res := c.Request(), c.Response()
 		route := c.Path()
 		if res.Status == http.StatusNotFound && !isRoute(route) {
 			route = "unmatched" // keeps scanners from creating a series per path
@@ -91,7 +91,7 @@ func (s *Server) observeMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 			level = slog.LevelError
 		}
 		s.log.LogAttrs(req.Context(), level, "request",
-			slog.String("request_id", res.Header().Get(echo.HeaderXRequestID)),
+			slog.String("request_id", h.Get(echo.HeaderXRequestID)),
 			slog.String("method", req.Method),
 			slog.String("path", req.URL.Path),
 			slog.Int("status", res.Status),
@@ -100,6 +100,10 @@ func (s *Server) observeMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 		)
 		return nil
 	}
+}
+
+func requestID(c echo.Context) string {
+	return c.Response().Header().Get(echo.HeaderXRequestID)
 }
 
 func isRoute(path string) bool {
@@ -111,11 +115,11 @@ func isRoute(path string) bool {
 }
 
 // recoverMiddleware turns a panic into a 500 and logs it with its stack;
-// the client sees only echo's JSON error.
+// the client sees only echo's JSON error, written by edgeMiddleware.
 func (s *Server) recoverMiddleware() echo.MiddlewareFunc {
 	return middleware.RecoverWithConfig(middleware.RecoverConfig{
 		DisableStackAll:     true,
-		DisableErrorHandler: true, // observeMiddleware calls it
+		DisableErrorHandler: true, // edgeMiddleware calls it
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
 			s.log.LogAttrs(c.Request().Context(), slog.LevelError, "panic recovered",
 				slog.String("request_id", requestID(c)),
@@ -137,16 +141,6 @@ var securityHeaders = map[string][]string{
 	"Content-Security-Policy":      {"default-src 'none'; frame-ancestors 'none'"},
 	"Referrer-Policy":              {"no-referrer"},
 	"Cross-Origin-Resource-Policy": {"same-origin"},
-}
-
-func securityHeadersMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		h := c.Response().Header()
-		for k, v := range securityHeaders {
-			h[k] = v
-		}
-		return next(c)
-	}
 }
 
 func formatBytes(n int64) string { return strconv.FormatInt(n, 10) + "B" }

@@ -8,24 +8,30 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// addRoutes is the one place that lists every route and the middleware
-// stack, outermost first.
+// addRoutes is the one place that lists every route and the middleware.
+//
+// Echo v4 wraps the middleware given to Use around the handler again on
+// every request, one allocation per layer. So Use gets only the layer that
+// must see every request, 404 and 405 included (request ID, security
+// headers, access log, metrics); the rest is wrapped around each route
+// once, here.
 func (s *Server) addRoutes() {
 	e := s.echo
-	e.Use(
-		s.requestIDMiddleware,
-		s.observeMiddleware, // access log and metrics see the final status
-		s.recoverMiddleware(),
-		securityHeadersMiddleware,
-		middleware.BodyLimit(formatBytes(s.bodyLimit)),
-		middleware.ContextTimeout(s.requestTimeout),
-	)
+	e.Use(s.edgeMiddleware)
 
-	e.Match([]string{http.MethodGet, http.MethodHead}, "/hello", handleHello)
-	e.Match([]string{http.MethodGet, http.MethodHead}, "/healthz", handleHealthz)
-	e.Match([]string{http.MethodGet, http.MethodHead}, "/readyz", s.handleReadyz)
-	e.GET("/version", s.handleVersion)
-	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{
+	s.perRoute = []echo.MiddlewareFunc{
+		s.recoverMiddleware(),
+		middleware.BodyLimit(formatBytes(s.bodyLimit)),
+		deadlineMiddleware(s.requestTimeout),
+	}
+	handle := s.handle
+	getOrHead := []string{http.MethodGet, http.MethodHead}
+
+	handle(getOrHead, "/hello", handleHello)
+	handle(getOrHead, "/healthz", handleHealthz)
+	handle(getOrHead, "/readyz", s.handleReadyz)
+	handle(getOrHead, "/version", s.handleVersion)
+	handle(getOrHead, "/metrics", echo.WrapHandler(promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{
 		ErrorLog: slogPrintln{s.log},
 	})))
 }
@@ -38,4 +44,13 @@ func quietPath(route string) bool {
 		return true
 	}
 	return false
+}
+
+// handle registers h for methods on path, wrapped in the per-route
+// middleware.
+func (s *Server) handle(methods []string, path string, h echo.HandlerFunc) {
+	for i := len(s.perRoute) - 1; i >= 0; i-- {
+		h = s.perRoute[i](h)
+	}
+	s.echo.Match(methods, path, h)
 }

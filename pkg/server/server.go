@@ -27,6 +27,7 @@ type Server struct {
 	bodyLimit      int64
 	requestTimeout time.Duration
 	ready          atomic.Bool
+	perRoute       []echo.MiddlewareFunc // see addRoutes
 }
 
 // Option configures a Server.

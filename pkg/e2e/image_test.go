@@ -1,0 +1,524 @@
+package e2e
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"debug/buildinfo"
+	"debug/elf"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	specsv1 "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/kobuilt/hello/pkg/airgap"
+)
+
+const appPath = "/ko-app/hello"
+
+// wantPlatforms is what .ko.yaml's defaultPlatforms must produce, with the
+// ELF machine each binary must be built for.
+var wantPlatforms = []struct {
+	platform string
+	machine  elf.Machine
+}{
+	{"linux/amd64", elf.EM_X86_64},
+	{"linux/arm64", elf.EM_AARCH64},
+}
+
+// imageFS is one platform's flattened filesystem.
+type imageFS struct {
+	headers map[string]*tar.Header // by absolute path
+	binary  []byte                 // the app, /ko-app/hello
+}
+
+// remoteIndex fetches the index ref points at from the harness registry.
+func remoteIndex(t *testing.T, ref string) v1.ImageIndex {
+	t.Helper()
+	d, err := name.NewDigest(ref)
+	if err != nil {
+		t.Fatalf("image reference %q: %v", ref, err)
+	}
+	idx, err := remote.Index(d, remote.WithContext(context.Background()))
+	if err != nil {
+		t.Fatalf("fetch %s: %v", ref, err)
+	}
+	return idx
+}
+
+// platformImage returns the index's image for platform ("os/arch").
+func platformImage(t *testing.T, idx v1.ImageIndex, platform string) (v1.Image, v1.Descriptor) {
+	t.Helper()
+	im, err := idx.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, desc := range im.Manifests {
+		if desc.Platform != nil && desc.Platform.OS+"/"+desc.Platform.Architecture == platform {
+			img, err := idx.Image(desc.Digest)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return img, desc
+		}
+	}
+	t.Fatalf("index has no %s image", platform)
+	return nil, v1.Descriptor{}
+}
+
+func flatten(t *testing.T, img v1.Image) imageFS {
+	t.Helper()
+	fs := imageFS{headers: map[string]*tar.Header{}}
+	rc := mutate.Extract(img)
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("read image filesystem: %v", err)
+		}
+		p := path.Join("/", hdr.Name)
+		fs.headers[p] = hdr
+		if p == appPath {
+			if fs.binary, err = io.ReadAll(tr); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if fs.binary == nil {
+		t.Fatalf("no %s in the image", appPath)
+	}
+	return fs
+}
+
+func TestImageIndexHasBothPlatforms(t *testing.T) {
+	b := helloImage(t)
+	idx := remoteIndex(t, b.Ref)
+	im, err := idx.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, desc := range im.Manifests {
+		if desc.Platform == nil {
+			t.Errorf("manifest %s has no platform", desc.Digest)
+			continue
+		}
+		got = append(got, desc.Platform.OS+"/"+desc.Platform.Architecture)
+	}
+	slices.Sort(got)
+	if want := []string{"linux/amd64", "linux/arm64"}; !slices.Equal(got, want) {
+		t.Fatalf("index platforms %v, want %v", got, want)
+	}
+	// ko records the base by name and digest; the name must be exactly the
+	// base ref we asked for, minus any tag, so it cannot drift with spelling.
+	baseName, err := name.NewDigest(harness(t).Base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := im.Annotations[specsv1.AnnotationBaseImageName]; got != baseName.Name() {
+		t.Errorf("index annotation %s = %q, want %q", specsv1.AnnotationBaseImageName, got, baseName.Name())
+	}
+}
+
+func TestImageConfigAndFilesystem(t *testing.T) {
+	b := helloImage(t)
+	idx := remoteIndex(t, b.Ref)
+	base, err := airgap.Base()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range wantPlatforms {
+		t.Run(strings.ReplaceAll(tc.platform, "/", "-"), func(t *testing.T) {
+			img, desc := platformImage(t, idx, tc.platform)
+			checkConfig(t, img, b)
+			checkBaseAnnotations(t, img, desc, base)
+			fs := flatten(t, img)
+			checkFilesystem(t, fs)
+			checkBinary(t, fs.binary, tc.machine, b)
+		})
+	}
+}
+
+func checkConfig(t *testing.T, img v1.Image, b *builtImage) {
+	t.Helper()
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cfg.Config
+	if c.User != "65532" {
+		t.Errorf("User = %q, want 65532 (nonroot, from the base)", c.User)
+	}
+	if !slices.Equal(c.Entrypoint, []string{appPath}) {
+		t.Errorf("Entrypoint = %q, want [%s]", c.Entrypoint, appPath)
+	}
+	if c.WorkingDir != airgap.NonrootHome {
+		t.Errorf("WorkingDir = %q, want %s", c.WorkingDir, airgap.NonrootHome)
+	}
+	if !slices.Contains(c.Env, "SSL_CERT_FILE="+airgap.CertFile) {
+		t.Errorf("Env %q lacks SSL_CERT_FILE=%s", c.Env, airgap.CertFile)
+	}
+	for k, want := range map[string]string{
+		"org.opencontainers.image.source":   sourceLabel,
+		"org.opencontainers.image.revision": b.Commit,
+	} {
+		if got := c.Labels[k]; got != want {
+			t.Errorf("label %s = %q, want %q", k, got, want)
+		}
+	}
+}
+
+func checkBaseAnnotations(t *testing.T, img v1.Image, desc v1.Descriptor, base v1.ImageIndex) {
+	t.Helper()
+	m, err := img.Manifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	baseImg, err := base.Image(mustDigest(t, m.Annotations[specsv1.AnnotationBaseImageDigest]))
+	if err != nil {
+		t.Fatalf("annotation %s=%q is not an image of the base index: %v",
+			specsv1.AnnotationBaseImageDigest, m.Annotations[specsv1.AnnotationBaseImageDigest], err)
+	}
+	bcfg, err := baseImg.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bcfg.Architecture != desc.Platform.Architecture {
+		t.Errorf("%s image built on the %s base", desc.Platform.Architecture, bcfg.Architecture)
+	}
+}
+
+func mustDigest(t *testing.T, s string) v1.Hash {
+	t.Helper()
+	h, err := v1.NewHash(s)
+	if err != nil {
+		t.Fatalf("digest %q: %v", s, err)
+	}
+	return h
+}
+
+// Names of programs that must not exist anywhere in the image: a shell or a
+// package manager is what an attacker who gets code execution looks for.
+var forbidden = []string{
+	"sh", "bash", "dash", "ash", "zsh", "ksh", "csh", "tcsh", "fish", "busybox", "toybox",
+	"apt", "apt-get", "dpkg", "apk", "yum", "dnf", "microdnf", "rpm", "pip", "pip3", "opkg",
+}
+
+func checkFilesystem(t *testing.T, fs imageFS) {
+	t.Helper()
+	for p, hdr := range fs.headers {
+		if slices.Contains(forbidden, path.Base(p)) {
+			t.Errorf("%s is in the image (no shell or package manager allowed)", p)
+		}
+		if hdr.Mode&(syscall.S_ISUID|syscall.S_ISGID) != 0 {
+			t.Errorf("%s is setuid/setgid (mode %o)", p, hdr.Mode)
+		}
+		inHome := p == airgap.NonrootHome || strings.HasPrefix(p, airgap.NonrootHome+"/")
+		switch {
+		case inHome && (hdr.Uid != airgap.NonrootUID || hdr.Gid != airgap.NonrootUID):
+			t.Errorf("%s owned by %d:%d, want %d:%d", p, hdr.Uid, hdr.Gid, airgap.NonrootUID, airgap.NonrootUID)
+		case !inHome && (hdr.Uid != 0 || hdr.Gid != 0):
+			t.Errorf("%s owned by %d:%d, want root (only %s belongs to nonroot)", p, hdr.Uid, hdr.Gid, airgap.NonrootHome)
+		}
+	}
+	for p, mode := range map[string]int64{"/tmp": 0o1777, airgap.NonrootHome: 0o700, airgap.CertFile: 0o644, appPath: 0o555} {
+		hdr, ok := fs.headers[p]
+		switch {
+		case !ok:
+			t.Errorf("%s missing", p)
+		case hdr.Mode&0o7777 != mode:
+			t.Errorf("%s mode %o, want %o", p, hdr.Mode&0o7777, mode)
+		}
+	}
+	// The app can only write where the base lets nonroot write.
+	if hdr := fs.headers[appPath]; hdr != nil && hdr.Mode&0o222 != 0 {
+		t.Errorf("%s is writable (mode %o)", appPath, hdr.Mode)
+	}
+}
+
+func checkBinary(t *testing.T, bin []byte, machine elf.Machine, b *builtImage) {
+	t.Helper()
+	f, err := elf.NewFile(bytes.NewReader(bin))
+	if err != nil {
+		t.Fatalf("%s is not ELF: %v", appPath, err)
+	}
+	defer f.Close()
+	if f.Machine != machine || f.Class != elf.ELFCLASS64 {
+		t.Errorf("ELF machine %v class %v, want %v 64-bit", f.Machine, f.Class, machine)
+	}
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			t.Errorf("binary has a PT_INTERP (dynamic loader): it is not static")
+		}
+		if p.Type == elf.PT_DYNAMIC {
+			t.Errorf("binary has a PT_DYNAMIC segment: it is not static")
+		}
+	}
+	if libs, _ := f.ImportedLibraries(); len(libs) > 0 {
+		t.Errorf("binary needs shared libraries %v", libs)
+	}
+	// -s -w: no symbol table, no DWARF.
+	if s := f.Section(".symtab"); s != nil {
+		t.Errorf("binary has a .symtab: -s was not applied")
+	}
+	if s := f.Section(".debug_info"); s != nil {
+		t.Errorf("binary has DWARF: -w was not applied")
+	}
+
+	bi := readBuildInfo(t, bin)
+	settings := map[string]string{}
+	for _, s := range bi.Settings {
+		settings[s.Key] = s.Value
+	}
+	if settings["CGO_ENABLED"] != "0" || settings["-trimpath"] != "true" {
+		t.Errorf("build settings CGO_ENABLED=%q -trimpath=%q, want 0 and true", settings["CGO_ENABLED"], settings["-trimpath"])
+	}
+	if v, ok := settings["vcs.revision"]; ok {
+		t.Errorf("binary carries vcs.revision=%s: .ko.yaml must decide -buildvcs=false", v)
+	}
+	ld := settings["-ldflags"]
+	for _, want := range []string{"-s -w", "pkg/version.Commit=" + b.Commit, "pkg/version.Version=v", "pkg/version.Date=20"} {
+		if !strings.Contains(ld, want) {
+			t.Errorf("-ldflags %q lacks %q", ld, want)
+		}
+	}
+}
+
+func readBuildInfo(t *testing.T, bin []byte) *buildinfo.BuildInfo {
+	t.Helper()
+	bi, err := buildinfo.Read(bytes.NewReader(bin))
+	if err != nil {
+		t.Fatalf("read Go build info: %v", err)
+	}
+	return bi
+}
+
+// TestArm64BinaryRunsUnderQEMU runs the arm64 binary from the image (not a
+// fresh build) and asks it for /hello: the cross-compiled image really works.
+func TestArm64BinaryRunsUnderQEMU(t *testing.T) {
+	qemu, err := exec.LookPath("qemu-aarch64-static")
+	airgap.Need(t, err == nil, "qemu-aarch64-static", "apt-get install qemu-user-static")
+	b := helloImage(t)
+	img, _ := platformImage(t, remoteIndex(t, b.Ref), "linux/arm64")
+	bin := filepath.Join(t.TempDir(), "hello")
+	if err := os.WriteFile(bin, flatten(t, img).binary, 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	port := freePort(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, qemu, bin)
+	cmd.Env = append(os.Environ(), fmt.Sprintf("PORT=%d", port), "DRAIN_DELAY=0s")
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	}()
+
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	if err := waitHTTP(ctx, base+"/readyz", exited); err != nil {
+		t.Fatalf("arm64 binary under qemu: %v\nlogs:\n%s", err, logs.String())
+	}
+	if body := get(t, base+"/hello"); body != "Hello!" {
+		t.Fatalf("GET /hello = %q, want Hello!", body)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		exited <- err
+		if err != nil {
+			t.Fatalf("arm64 binary exited with %v after SIGTERM\nlogs:\n%s", err, logs.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("arm64 binary still running 30s after SIGTERM\nlogs:\n%s", logs.String())
+	}
+}
+
+// TestSBOMListsEveryModule checks ko's SPDX SBOM against what the Go
+// toolchain recorded in the binary (the `go version -m` list).
+func TestSBOMListsEveryModule(t *testing.T) {
+	b := helloImage(t)
+	idx := remoteIndex(t, b.Ref)
+	img, _ := platformImage(t, idx, "linux/amd64")
+	bi := readBuildInfo(t, flatten(t, img).binary)
+
+	files, err := filepath.Glob(filepath.Join(b.SBOMDir, "*.spdx.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no *.spdx.json in --sbom-dir %s (err %v)", b.SBOMDir, err)
+	}
+	var found bool
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc struct {
+			SPDXVersion string `json:"spdxVersion"`
+			Packages    []struct {
+				Name    string `json:"name"`
+				Version string `json:"versionInfo"`
+			} `json:"packages"`
+		}
+		if err := json.Unmarshal(raw, &doc); err != nil {
+			t.Fatalf("%s is not JSON: %v", f, err)
+		}
+		if !strings.HasPrefix(doc.SPDXVersion, "SPDX-2.") {
+			t.Errorf("%s: spdxVersion %q, want SPDX-2.x", f, doc.SPDXVersion)
+		}
+		pkgs := map[string]string{}
+		for _, p := range doc.Packages {
+			pkgs[p.Name] = p.Version
+		}
+		if _, ok := pkgs[bi.Main.Path]; !ok {
+			continue // the index's SBOM, not an image's
+		}
+		found = true
+		if len(bi.Deps) < 2 {
+			t.Fatalf("binary lists only %d modules", len(bi.Deps))
+		}
+		for _, dep := range bi.Deps {
+			m := dep
+			if dep.Replace != nil {
+				m = dep.Replace
+			}
+			if v, ok := pkgs[m.Path]; !ok || v != m.Version {
+				t.Errorf("%s: module %s %s missing (SBOM has %q)", filepath.Base(f), m.Path, m.Version, v)
+			}
+		}
+		if v := pkgs["github.com/labstack/echo/v4"]; v == "" {
+			t.Errorf("%s: echo is not in the SBOM", filepath.Base(f))
+		}
+	}
+	if !found {
+		t.Fatalf("no SBOM in %s describes %s (files %v)", b.SBOMDir, bi.Main.Path, files)
+	}
+}
+
+// TestDigestIsReproducible builds the same commit from two fresh clones at
+// different paths, with different GOFLAGS VCS settings, and requires the
+// same digest; on a clean tree it must also equal the shared build's.
+func TestDigestIsReproducible(t *testing.T) {
+	b := helloImage(t)
+	h := harness(t)
+	root := repoRoot(t)
+	tmp := t.TempDir()
+	builds := []struct {
+		dir string
+		env []string
+	}{
+		{filepath.Join(tmp, "a", "hello"), []string{"GOFLAGS=-buildvcs=true"}},
+		{filepath.Join(tmp, "a-much-longer-path", "second", "clone"), []string{"GOFLAGS=-buildvcs=false", "TMPDIR=" + tmp}},
+	}
+	var refs []string
+	for _, bd := range builds {
+		if _, err := run(exec.Command("git", "clone", "--quiet", "--no-local", root, bd.dir)); err != nil {
+			t.Fatal(err)
+		}
+		commit, err := gitHead(bd.dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if commit != b.Commit {
+			t.Fatalf("clone is at %s, shared build at %s", commit, b.Commit)
+		}
+		k := h.Ko(bd.dir)
+		k.Env = bd.env
+		ref, elapsed, err := koBuild(k, koBuildArgs(commit)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: %s (%v)", bd.dir, ref, elapsed.Round(time.Millisecond))
+		refs = append(refs, ref)
+	}
+	if refs[0] != refs[1] {
+		t.Fatalf("same commit, different digests:\n  %s\n  %s", refs[0], refs[1])
+	}
+	if b.Dirty {
+		t.Logf("working tree has uncommitted changes; not comparing with the shared build %s", b.Ref)
+	} else if refs[0] != b.Ref {
+		t.Fatalf("clean working tree built %s, fresh clones built %s", b.Ref, refs[0])
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// waitHTTP polls url until it answers 200, the process exits or ctx ends.
+func waitHTTP(ctx context.Context, url string, exited chan error) error {
+	client := &http.Client{Timeout: 2 * time.Second}
+	var last error
+	for {
+		resp, err := client.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("GET %s: %s", url, resp.Status)
+		}
+		last = err
+		select {
+		case err := <-exited:
+			exited <- err
+			return fmt.Errorf("process exited (%v) before %s answered", err, url)
+		case <-ctx.Done():
+			return fmt.Errorf("%s never answered 200: %v (%w)", url, last, ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	client := &http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s: %s", url, resp.Status, body)
+	}
+	return string(body)
+}

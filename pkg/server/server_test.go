@@ -1,0 +1,236 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/kobuilt/hello/pkg/version"
+)
+
+func newTestServer(t testing.TB, opts ...Option) (*Server, *bytes.Buffer) {
+	t.Helper()
+	var logs bytes.Buffer
+	s := New(append([]Option{WithLogger(slog.New(slog.NewJSONHandler(&logs, nil)))}, opts...)...)
+	s.SetReady(true)
+	return s, &logs
+}
+
+func TestRoutes(t *testing.T) {
+	s, _ := newTestServer(t, WithVersion(version.Info{Version: "v1.2.3", Commit: "abc", GoVersion: "go1.26"}))
+	tests := []struct {
+		method, path string
+		body         string
+		wantStatus   int
+		wantType     string
+		wantBody     string // exact when set
+		wantContains string
+	}{
+		{"GET", "/hello", "", 200, "text/plain; charset=UTF-8", "Hello!", ""},
+		{"HEAD", "/hello", "", 200, "text/plain; charset=UTF-8", "", ""},
+		{"GET", "/healthz", "", 200, "application/json", `{"status":"ok"}` + "\n", ""},
+		{"GET", "/readyz", "", 200, "application/json", `{"status":"ready"}` + "\n", ""},
+		{"GET", "/version", "", 200, "application/json", "", `"version":"v1.2.3","commit":"abc"`},
+		{"GET", "/metrics", "", 200, "text/plain; version=0.0.4; charset=utf-8; escaping=underscores", "", "go_goroutines"},
+		{"GET", "/nope", "", 404, "application/json", `{"message":"Not Found"}` + "\n", ""},
+		{"GET", "/hello/", "", 404, "application/json", `{"message":"Not Found"}` + "\n", ""},
+		{"POST", "/hello", "x", 405, "application/json", `{"message":"Method Not Allowed"}` + "\n", ""},
+		{"DELETE", "/healthz", "", 405, "application/json", `{"message":"Method Not Allowed"}` + "\n", ""},
+		{"BREW", "/hello", "", 405, "application/json", `{"message":"Method Not Allowed"}` + "\n", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			req := httptest.NewRequest(tt.method, tt.path, strings.NewReader(tt.body))
+			rec := httptest.NewRecorder()
+			s.ServeHTTP(rec, req)
+			if rec.Code != tt.wantStatus {
+				t.Errorf("status = %d, want %d", rec.Code, tt.wantStatus)
+			}
+			if got := rec.Header().Get("Content-Type"); got != tt.wantType {
+				t.Errorf("Content-Type = %q, want %q", got, tt.wantType)
+			}
+			if tt.wantBody != "" || tt.method == "HEAD" {
+				if got := rec.Body.String(); got != tt.wantBody && tt.method != "HEAD" {
+					t.Errorf("body = %q, want %q", got, tt.wantBody)
+				}
+			}
+			if tt.wantContains != "" && !strings.Contains(rec.Body.String(), tt.wantContains) {
+				t.Errorf("body does not contain %q:\n%s", tt.wantContains, rec.Body.String())
+			}
+			for k, v := range securityHeaders {
+				if got := rec.Header().Get(k); got != v[0] {
+					t.Errorf("%s = %q, want %q", k, got, v[0])
+				}
+			}
+			if rec.Header().Get(echo.HeaderXRequestID) == "" {
+				t.Error("no X-Request-ID on the response")
+			}
+		})
+	}
+}
+
+func TestReadiness(t *testing.T) {
+	s, _ := newTestServer(t)
+	for _, ready := range []bool{false, true, false} {
+		s.SetReady(ready)
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+		want := http.StatusServiceUnavailable
+		if ready {
+			want = http.StatusOK
+		}
+		if rec.Code != want {
+			t.Errorf("ready=%v: /readyz = %d, want %d", ready, rec.Code, want)
+		}
+	}
+}
+
+func TestRequestID(t *testing.T) {
+	s, logs := newTestServer(t)
+	tests := []struct {
+		name, incoming string
+		echoed         bool
+	}{
+		{"echoed", "req-123", true},
+		{"generated when absent", "", false},
+		{"replaced when too long", strings.Repeat("a", 129), false},
+		{"replaced when it holds a space", "a b", false},
+	}
+	seen := map[string]bool{}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			logs.Reset()
+			req := httptest.NewRequest("GET", "/hello", nil)
+			if tt.incoming != "" {
+				req.Header.Set(echo.HeaderXRequestID, tt.incoming)
+			}
+			rec := httptest.NewRecorder()
+			s.ServeHTTP(rec, req)
+			got := rec.Header().Get(echo.HeaderXRequestID)
+			if tt.echoed && got != tt.incoming {
+				t.Errorf("X-Request-ID = %q, want %q echoed", got, tt.incoming)
+			}
+			if !tt.echoed && (got == tt.incoming || got == "" || seen[got]) {
+				t.Errorf("X-Request-ID = %q, want a fresh generated id", got)
+			}
+			seen[got] = true
+			if !strings.Contains(logs.String(), `"request_id":"`+got+`"`) {
+				t.Errorf("access log does not carry the id %q: %s", got, logs.String())
+			}
+		})
+	}
+}
+
+func TestAccessLog(t *testing.T) {
+	s, logs := newTestServer(t)
+	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
+		s.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", path, nil))
+	}
+	if logs.Len() != 0 {
+		t.Errorf("probe and metrics requests were logged:\n%s", logs)
+	}
+
+	s.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/hello?x=1", nil))
+	var line struct {
+		Time      time.Time `json:"time"`
+		Level     string    `json:"level"`
+		Msg       string    `json:"msg"`
+		RequestID string    `json:"request_id"`
+		Method    string    `json:"method"`
+		Path      string    `json:"path"`
+		Status    int       `json:"status"`
+		Latency   *int64    `json:"latency"`
+		Bytes     *int64    `json:"bytes"`
+	}
+	if err := json.Unmarshal(logs.Bytes(), &line); err != nil {
+		t.Fatalf("access log is not one JSON line: %v\n%s", err, logs)
+	}
+	if line.Time.IsZero() || line.Level != "INFO" || line.Msg != "request" || line.RequestID == "" ||
+		line.Method != "GET" || line.Path != "/hello" || line.Status != 200 ||
+		line.Latency == nil || *line.Latency <= 0 || line.Bytes == nil || *line.Bytes != 6 {
+		t.Errorf("access log line is missing fields: %s", logs)
+	}
+}
+
+func TestPanicIsA500AndTheNextRequestIsServed(t *testing.T) {
+	s, logs := newTestServer(t)
+	s.handle([]string{"GET"}, "/boom", func(echo.Context) error { panic("secret internal detail") })
+
+	rec := httptest.NewRecorder()
+	s.ServeHTTP(rec, httptest.NewRequest("GET", "/boom", nil))
+	if rec.Code != http.StatusInternalServerError {
+		t.Errorf("status = %d, want 500", rec.Code)
+	}
+	if body := rec.Body.String(); body != `{"message":"Internal Server Error"}`+"\n" {
+		t.Errorf("body = %q: a panic must not leak to the client", body)
+	}
+	if !strings.Contains(logs.String(), "panic recovered") || !strings.Contains(logs.String(), "goroutine") {
+		t.Errorf("the panic and its stack were not logged:\n%s", logs)
+	}
+
+	rec = httptest.NewRecorder()
+	s.ServeHTTP(rec, httptest.NewRequest("GET", "/hello", nil))
+	if rec.Code != http.StatusOK || rec.Body.String() != "Hello!" {
+		t.Errorf("after a panic: %d %q", rec.Code, rec.Body.String())
+	}
+}
+
+func TestBodyLimit(t *testing.T) {
+	s, _ := newTestServer(t, WithBodyLimit(1024))
+	for _, tt := range []struct {
+		size int
+		want int
+	}{{1024, http.StatusMethodNotAllowed}, {1025, http.StatusRequestEntityTooLarge}, {2 << 20, http.StatusRequestEntityTooLarge}} {
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, httptest.NewRequest("POST", "/hello", bytes.NewReader(make([]byte, tt.size))))
+		if rec.Code != tt.want {
+			t.Errorf("%d-byte body: status = %d, want %d", tt.size, rec.Code, tt.want)
+		}
+	}
+}
+
+func TestRequestTimeoutBoundsTheContext(t *testing.T) {
+	s, _ := newTestServer(t, WithRequestTimeout(50*time.Millisecond))
+	s.handle([]string{"GET"}, "/slow", func(c echo.Context) error {
+		<-c.Request().Context().Done()
+		return c.Request().Context().Err()
+	})
+	start := time.Now()
+	rec := httptest.NewRecorder()
+	s.ServeHTTP(rec, httptest.NewRequest("GET", "/slow", nil))
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("status = %d, want 503 when the request context times out", rec.Code)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("request ran %s: the context had no deadline", d)
+	}
+}
+
+func TestMetricsCountByRouteAndStatus(t *testing.T) {
+	s, _ := newTestServer(t)
+	for _, p := range []string{"/hello", "/hello", "/nope-1", "/nope-2"} {
+		s.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", p, nil))
+	}
+	s.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("PURGE", "/hello", nil))
+	rec := httptest.NewRecorder()
+	s.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body := rec.Body.String()
+	for _, want := range []string{
+		`http_requests_total{code="200",method="GET",route="/hello"} 2`,
+		`http_requests_total{code="404",method="GET",route="unmatched"} 2`,
+		`http_requests_total{code="405",method="OTHER",route="/hello"} 1`,
+		`http_request_duration_seconds_bucket{code="200",method="GET",route="/hello",le="+Inf"} 2`,
+		`http_request_duration_seconds_count{code="404",method="GET",route="unmatched"} 2`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
