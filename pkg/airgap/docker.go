@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -21,11 +22,11 @@ type Docker struct {
 	// Client is the docker CLI binary.
 	Client string
 
-	proc    *exec.Cmd  // nil when the daemon was already running
-	exited  chan error // receives proc's exit status once
-	dataDir string     // removed by Close when we started the daemon
-	logFile *os.File   // the started daemon's stdout+stderr
-	started bool
+	proc     *exec.Cmd  // nil when the daemon was already running
+	exited   chan error // receives proc's exit status once
+	stateDir string     // data and exec roots; emptied by Close when we started the daemon
+	logFile  *os.File   // the started daemon's stdout+stderr
+	started  bool
 }
 
 // dockerClient prefers Debian's /usr/bin/docker: it comes with the
@@ -136,7 +137,7 @@ func startDockerd(ctx context.Context, dir, client string) (*Docker, error) {
 	}
 	d := &Docker{
 		Host: "unix://" + sock, Client: client,
-		proc: cmd, exited: make(chan error, 1), dataDir: data, logFile: logFile, started: true,
+		proc: cmd, exited: make(chan error, 1), stateDir: dir, logFile: logFile, started: true,
 	}
 	go func() { d.exited <- cmd.Wait() }()
 
@@ -231,10 +232,17 @@ func (d *Docker) Close() error {
 	if d.logFile != nil {
 		d.logFile.Close()
 	}
-	// vfs keeps a full copy of every layer; don't leave gigabytes behind.
-	if d.dataDir != "" {
-		if err := os.RemoveAll(d.dataDir); err != nil {
-			errs = append(errs, fmt.Errorf("remove docker data: %w", err))
+	// dockerd leaves its network namespace bind-mounted under the exec
+	// root; unmount before deleting, and delete the vfs store, which keeps
+	// a full copy of every layer.
+	if d.stateDir != "" {
+		if err := unmountUnder(d.stateDir); err != nil {
+			errs = append(errs, err)
+		}
+		for _, sub := range []string{"data", "exec"} {
+			if err := os.RemoveAll(filepath.Join(d.stateDir, sub)); err != nil {
+				errs = append(errs, fmt.Errorf("remove docker state: %w", err))
+			}
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -245,3 +253,27 @@ func (d *Docker) Close() error {
 
 // Logs returns the tail of a started daemon's log, for failure messages.
 func (d *Docker) Logs() string { return strings.TrimSpace(d.logTail()) }
+
+// unmountUnder lazily unmounts every mount point below dir, deepest first.
+func unmountUnder(dir string) error {
+	raw, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return fmt.Errorf("read mountinfo: %w", err)
+	}
+	var points []string
+	for _, line := range strings.Split(string(raw), "\n") {
+		// Field 5 is the mount point (octal-escaped; our paths have no spaces).
+		f := strings.Fields(line)
+		if len(f) > 4 && strings.HasPrefix(f[4], dir+"/") {
+			points = append(points, f[4])
+		}
+	}
+	slices.SortFunc(points, func(a, b string) int { return len(b) - len(a) })
+	var errs []error
+	for _, p := range points {
+		if err := syscall.Unmount(p, syscall.MNT_DETACH); err != nil && !errors.Is(err, syscall.EINVAL) {
+			errs = append(errs, fmt.Errorf("unmount %s: %w", p, err))
+		}
+	}
+	return errors.Join(errs...)
+}
