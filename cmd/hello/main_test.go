@@ -1,0 +1,519 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// syncBuffer collects what run writes to stdout while tests read it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+type instance struct {
+	addr   string
+	stdout *syncBuffer
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// start runs the whole program in-process, as main would, and waits until
+// /healthz answers.
+func start(t *testing.T, env map[string]string, args ...string) *instance {
+	t.Helper()
+	in := &instance{addr: freeAddr(t), stdout: &syncBuffer{}, done: make(chan error, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	in.cancel = cancel
+	getenv := func(k string) string { return env[k] }
+	argv := append([]string{"hello", "--addr", in.addr}, args...)
+	go func() { in.done <- run(ctx, argv, getenv, in.stdout, io.Discard) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-in.done:
+		case <-time.After(30 * time.Second):
+			t.Error("run did not return after cancel")
+		}
+	})
+	waitHealthy(t, "http://"+in.addr, in.done)
+	return in
+}
+
+func waitHealthy(t *testing.T, base string, done <-chan error) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-done:
+			t.Fatalf("run returned before serving: %v", err)
+		default:
+		}
+		resp, err := http.Get(base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("/healthz never answered 200")
+}
+
+func get(t *testing.T, url string) (*http.Response, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: reading body: %v", url, err)
+	}
+	return resp, string(body)
+}
+
+func TestRunServesEveryEndpoint(t *testing.T) {
+	in := start(t, nil, "--drain-delay=0s")
+	base := "http://" + in.addr
+
+	tests := []struct {
+		path, want string
+		status     int
+	}{
+		{"/hello", "Hello!", 200},
+		{"/healthz", `{"status":"ok"}`, 200},
+		{"/readyz", `{"status":"ready"}`, 200},
+		{"/version", `"goVersion":"go1.`, 200},
+		{"/metrics", `http_requests_total{code="200",method="GET",route="/hello"} 1`, 200},
+		{"/does-not-exist", `{"message":"Not Found"}`, 404},
+	}
+	for _, tt := range tests {
+		resp, body := get(t, base+tt.path)
+		if resp.StatusCode != tt.status || !strings.Contains(body, tt.want) {
+			t.Errorf("GET %s = %d %q, want %d with %q", tt.path, resp.StatusCode, body, tt.status, tt.want)
+		}
+		for _, h := range []string{"X-Request-Id", "X-Content-Type-Options", "Content-Security-Policy"} {
+			if resp.Header.Get(h) == "" {
+				t.Errorf("GET %s: no %s header", tt.path, h)
+			}
+		}
+	}
+	resp, body := get(t, base+"/hello")
+	if ct := resp.Header.Get("Content-Type"); ct != "text/plain; charset=UTF-8" || body != "Hello!" {
+		t.Errorf("/hello: Content-Type %q body %q", ct, body)
+	}
+	id := resp.Header.Get("X-Request-Id")
+	if !strings.Contains(in.stdout.String(), `"request_id":"`+id+`","method":"GET","path":"/hello","status":200`) {
+		t.Errorf("no access log line for request %s in:\n%s", id, in.stdout)
+	}
+	if strings.Contains(in.stdout.String(), `"path":"/healthz"`) {
+		t.Error("health probes are in the access log")
+	}
+
+	in.cancel()
+	if err := <-in.done; err != nil {
+		t.Fatalf("run returned %v after a clean shutdown", err)
+	}
+	in.done <- nil // for the cleanup
+	assertPhases(t, in.stdout.String())
+}
+
+func assertPhases(t *testing.T, logs string) {
+	t.Helper()
+	last := -1
+	for _, phase := range []string{"listening", "readiness now 503", "shutdown: draining", "shutdown: stopping server", "shutdown: complete"} {
+		i := strings.Index(logs, phase)
+		if i < 0 || i < last {
+			t.Errorf("shutdown phase %q missing or out of order in:\n%s", phase, logs)
+			return
+		}
+		last = i
+	}
+}
+
+// On shutdown /readyz turns 503 at once while /hello is still served for
+// the drain delay; then run returns nil having logged every phase.
+func TestShutdownDrainsBeforeStopping(t *testing.T) {
+	in := start(t, nil, "--drain-delay=1s")
+	base := "http://" + in.addr
+
+	in.cancel() // what SIGTERM does
+	time.Sleep(200 * time.Millisecond)
+	if resp, _ := get(t, base+"/readyz"); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("/readyz during drain = %d, want 503", resp.StatusCode)
+	}
+	if resp, body := get(t, base+"/hello"); resp.StatusCode != 200 || body != "Hello!" {
+		t.Errorf("/hello during drain = %d %q, want 200", resp.StatusCode, body)
+	}
+	select {
+	case err := <-in.done:
+		if err != nil {
+			t.Errorf("run = %v after a graceful shutdown", err)
+		}
+		in.done <- nil
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not return after the drain")
+	}
+	assertPhases(t, in.stdout.String())
+}
+
+func TestBadRequests(t *testing.T) {
+	in := start(t, nil, "--max-header-bytes=4096", "--body-limit=1024")
+	tests := []struct {
+		name, raw string
+		status    int
+	}{
+		{"malformed request line", "HELLO\r\n\r\n", 400},
+		{"bad protocol", "GET /hello HTTP/9.9\r\nHost: x\r\n\r\n", 505},
+		{"oversized headers", "GET /hello HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 16<<10) + "\r\n\r\n", 431},
+		{"oversized body", "POST /hello HTTP/1.1\r\nHost: x\r\nContent-Length: 2048\r\n\r\n" + strings.Repeat("a", 2048), 413},
+		{"bad method", "BREW /hello HTTP/1.1\r\nHost: x\r\n\r\n", 405},
+		{"unknown path", "GET /wp-admin HTTP/1.1\r\nHost: x\r\n\r\n", 404},
+		{"path traversal", "GET /../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n", 404},
+		{"fine", "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", in.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			conn.SetDeadline(time.Now().Add(10 * time.Second))
+			if _, err := io.WriteString(conn, tt.raw); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatalf("no HTTP response: %v", err)
+			}
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+			if resp.StatusCode != tt.status {
+				t.Errorf("status = %d, want %d (%s)", resp.StatusCode, tt.status, body)
+			}
+			if strings.Contains(string(body), "goroutine") {
+				t.Errorf("response leaks a stack trace: %s", body)
+			}
+		})
+	}
+	// The server is still fine afterwards.
+	if resp, body := get(t, "http://"+in.addr+"/hello"); resp.StatusCode != 200 || body != "Hello!" {
+		t.Errorf("after bad requests: %d %q", resp.StatusCode, body)
+	}
+}
+
+// Slowloris: hundreds of connections dribbling headers must not hold up a
+// normal request, and are closed once ReadHeaderTimeout passes.
+func TestSlowlorisConnectionsAreCutOff(t *testing.T) {
+	const conns = 300
+	const headerTimeout = time.Second
+	in := start(t, nil, "--read-header-timeout="+headerTimeout.String())
+
+	var closed atomic.Int32
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	begin := time.Now()
+	for range conns {
+		c, err := net.Dial("tcp", in.addr)
+		if err != nil {
+			t.Fatalf("dial: %v", err)
+		}
+		defer c.Close()
+		wg.Go(func() {
+			msg := "GET /hello HTTP/1.1\r\nHost: x\r\nX-Slow: " + strings.Repeat("a", 1000)
+			tick := time.NewTicker(20 * time.Millisecond)
+			defer tick.Stop()
+			for i := 0; i < len(msg); i++ {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+				}
+				if _, err := c.Write([]byte{msg[i]}); err != nil {
+					closed.Add(1) // the server hung up on us
+					return
+				}
+			}
+		})
+	}
+
+	// A normal client is served at once meanwhile.
+	var worst time.Duration
+	for range 20 {
+		t0 := time.Now()
+		resp, body := get(t, "http://"+in.addr+"/hello")
+		if d := time.Since(t0); d > worst {
+			worst = d
+		}
+		if resp.StatusCode != 200 || body != "Hello!" {
+			t.Fatalf("/hello under slowloris = %d %q", resp.StatusCode, body)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("slowest /hello among %d slow connections: %s", conns, worst)
+	if worst > 500*time.Millisecond {
+		t.Errorf("/hello took %s while slow clients were connected", worst)
+	}
+
+	// Every slow connection is gone within the header timeout plus slack.
+	deadline := time.Now().Add(headerTimeout + 5*time.Second)
+	for closed.Load() < conns && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	if n := closed.Load(); n < conns {
+		t.Errorf("%d of %d slow connections still open %s after they started", conns-int(n), conns, time.Since(begin))
+	}
+}
+
+func TestRunRejectsBadConfiguration(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"PORT not a number", map[string]string{"PORT": "abc"}, nil, `invalid value "abc" for PORT`},
+		{"PORT out of range", map[string]string{"PORT": "70000"}, nil, `invalid value "70000" for PORT`},
+		{"negative duration", nil, []string{"--shutdown-timeout=-1s"}, "must not be negative"},
+		{"unknown flag", nil, []string{"--verbose"}, "flag provided but not defined: -verbose"},
+		{"bad log level", map[string]string{"LOG_LEVEL": "chatty"}, nil, `invalid value "chatty" for LOG_LEVEL`},
+		{"port in use", nil, nil, "address already in use"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"hello"}, tt.args...)
+			if tt.name == "port in use" {
+				ln, err := net.Listen("tcp", "127.0.0.1:0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer ln.Close()
+				args = append(args, "--addr", ln.Addr().String())
+			}
+			var stdout bytes.Buffer
+			err := run(context.Background(), args, func(k string) string { return tt.env[k] }, &stdout, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("run = %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// The tests below drive the real binary with real signals.
+
+var buildOnce struct {
+	sync.Once
+	path string
+	err  error
+}
+
+func binary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "hello-bin-")
+		if err != nil {
+			buildOnce.err = err
+			return
+		}
+		buildOnce.path = filepath.Join(dir, "hello")
+		out, err := exec.Command("go", "build", "-o", buildOnce.path, ".").CombinedOutput()
+		if err != nil {
+			buildOnce.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildOnce.err != nil {
+		t.Fatal(buildOnce.err)
+	}
+	return buildOnce.path
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildOnce.path != "" {
+		os.RemoveAll(filepath.Dir(buildOnce.path))
+	}
+	os.Exit(code)
+}
+
+type process struct {
+	cmd    *exec.Cmd
+	addr   string
+	stdout *syncBuffer
+	stderr *syncBuffer
+	exited chan struct{}
+}
+
+func startBinary(t *testing.T, env ...string) *process {
+	t.Helper()
+	p := &process{addr: freeAddr(t), stdout: &syncBuffer{}, stderr: &syncBuffer{}, exited: make(chan struct{})}
+	_, port, _ := net.SplitHostPort(p.addr)
+	p.cmd = exec.Command(binary(t))
+	p.cmd.Env = append(os.Environ(), append([]string{"PORT=" + port}, env...)...)
+	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.cmd.Wait(); close(p.exited) }()
+	t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		<-p.exited
+	})
+	done := make(chan error)
+	waitHealthy(t, "http://"+p.addr, done)
+	return p
+}
+
+func (p *process) waitExit(t *testing.T, within time.Duration) int {
+	t.Helper()
+	select {
+	case <-p.exited:
+		return p.cmd.ProcessState.ExitCode()
+	case <-time.After(within):
+		t.Fatalf("process still running %s after the signal; stdout:\n%s", within, p.stdout)
+		return -1
+	}
+}
+
+// kill -TERM under load: every request that started before the signal
+// completes with 200, and the process exits 0 after logging each phase.
+func TestSIGTERMUnderLoadLosesNoRequest(t *testing.T) {
+	p := startBinary(t, "DRAIN_DELAY=1s", "SHUTDOWN_TIMEOUT=10s")
+	url := "http://" + p.addr + "/hello"
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}, Timeout: 20 * time.Second}
+
+	var signalled atomic.Int64 // unix nanos of the signal, 0 before
+	var before, beforeOK, after, afterOK atomic.Int64
+	var lost sync.Map
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				sentBeforeSignal := signalled.Load() == 0
+				resp, err := client.Get(url)
+				ok := err == nil && resp.StatusCode == 200
+				if err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+				if sentBeforeSignal {
+					before.Add(1)
+					if ok {
+						beforeOK.Add(1)
+					} else {
+						lost.Store(fmt.Sprintf("worker %d request %d", w, i), err)
+					}
+				} else {
+					after.Add(1)
+					if ok {
+						afterOK.Add(1)
+					}
+				}
+				if !ok && !sentBeforeSignal {
+					return // the listener is closed: the load is over
+				}
+				select {
+				case <-p.exited:
+					return
+				default:
+				}
+			}
+		})
+	}
+	time.Sleep(500 * time.Millisecond)
+	signalled.Store(time.Now().UnixNano())
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	code := p.waitExit(t, 15*time.Second)
+	wg.Wait()
+
+	t.Logf("before SIGTERM: %d/%d requests answered 200; after: %d/%d (the rest met a closed listener)",
+		beforeOK.Load(), before.Load(), afterOK.Load(), after.Load())
+	lost.Range(func(k, v any) bool {
+		t.Errorf("request started before the signal was lost: %s: %v", k, v)
+		return true
+	})
+	if before.Load() == 0 || afterOK.Load() == 0 {
+		t.Errorf("the load did not span the signal and the drain")
+	}
+	if code != 0 {
+		t.Errorf("exit code %d after SIGTERM, want 0; stderr: %s", code, p.stderr)
+	}
+	assertPhases(t, p.stdout.String())
+}
+
+func TestSecondSignalExitsAtOnce(t *testing.T) {
+	p := startBinary(t, "DRAIN_DELAY=60s")
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(p.stdout.String(), "shutdown: draining") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	t0 := time.Now()
+	p.cmd.Process.Signal(syscall.SIGINT)
+	code := p.waitExit(t, 5*time.Second)
+	t.Logf("exited %s after the second signal", time.Since(t0))
+	if code == 0 {
+		t.Error("exit code 0 after a forced stop, want non-zero")
+	}
+	if !strings.Contains(p.stderr.String(), "second signal") {
+		t.Errorf("stderr does not say why: %q", p.stderr)
+	}
+}
+
+func TestBadConfigurationExitsWithOneLine(t *testing.T) {
+	cmd := exec.Command(binary(t))
+	cmd.Env = append(os.Environ(), "PORT=abc")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() == 0 {
+		t.Fatalf("PORT=abc: %v, want a non-zero exit", err)
+	}
+	if got := stderr.String(); got != "hello: invalid value \"abc\" for PORT: must be a port number from 1 to 65535\n" {
+		t.Errorf("stderr = %q, want one clear line", got)
+	}
+}
