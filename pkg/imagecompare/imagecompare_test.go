@@ -424,3 +424,23 @@ func TestRender(t *testing.T) {
 		t.Errorf("json: %s", js.String())
 	}
 }
+
+func TestBuildDiff(t *testing.T) {
+	tests := []struct {
+		name string
+		a, b []string
+		want string
+	}{
+		{"not Go binaries", nil, nil, ""},
+		{"ldflags differ", []string{"go=go1.26.8", "-ldflags=-s -w"}, []string{"go=go1.26.8", "-ldflags=-X v=1"}, "-ldflags: -s -w | -X v=1"},
+		{"VCS stamp only on one", []string{"go=go1.26.8"}, []string{"go=go1.26.8", "vcs.revision=abc"}, "vcs.revision: (none) | abc"},
+		{"same settings", []string{"go=go1.26.8"}, []string{"go=go1.26.8"}, "(same toolchain and settings; the difference is elsewhere, e.g. sources)"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := buildDiff(tc.a, tc.b); got != tc.want {
+				t.Errorf("buildDiff = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

@@ -2,8 +2,10 @@ package imagecompare
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"crypto/sha256"
+	"debug/buildinfo"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -59,6 +61,8 @@ type Facts struct {
 	EntrypointPath   string `json:"entrypointPath"`
 	EntrypointSHA256 string `json:"entrypointSha256"`
 	EntrypointBytes  int64  `json:"entrypointBytes"`
+	// GoBuild is the entrypoint's Go build information (`go version -m`): toolchain, main package, settings.
+	GoBuild []string `json:"goBuild,omitempty"`
 
 	SBOM string `json:"sbom"`
 }
@@ -289,11 +293,12 @@ func scanFilesystem(ctx context.Context, s *Subject, f *Facts) error {
 				accounts[p] = b
 			}
 			if (h.Typeflag == tar.TypeReg || h.Typeflag == tar.TypeRegA) && candidates[p] {
-				sum, n, err := hashReader(r)
+				fh, err := readBinary(r)
 				if err != nil {
 					return err
 				}
-				hashes[p] = fileHash{sum: sum, size: n, layer: i}
+				fh.layer = i
+				hashes[p] = fh
 			}
 			return nil
 		})
@@ -342,23 +347,33 @@ func scanFilesystem(ctx context.Context, s *Subject, f *Facts) error {
 			return fmt.Errorf("%s: hashing %s: %w", s.Name, target, err)
 		}
 	}
-	f.EntrypointSHA256, f.EntrypointBytes = h.sum, h.size
+	f.EntrypointSHA256, f.EntrypointBytes, f.GoBuild = h.sum, h.size, h.goBuild
 	return nil
 }
 
 type fileHash struct {
-	sum   string
-	size  int64
-	layer int
+	sum     string
+	size    int64
+	layer   int
+	goBuild []string
 }
 
-func hashReader(r io.Reader) (string, int64, error) {
-	h := sha256.New()
-	n, err := io.Copy(h, r)
+// readBinary hashes a file and, when it is a Go program, reads how it was built: when two binaries differ, the
+// build settings usually say why (toolchain, -ldflags, VCS stamp).
+func readBinary(r io.Reader) (fileHash, error) {
+	b, err := io.ReadAll(r)
 	if err != nil {
-		return "", 0, err
+		return fileHash{}, err
 	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil)), n, nil
+	sum := sha256.Sum256(b)
+	fh := fileHash{sum: "sha256:" + hex.EncodeToString(sum[:]), size: int64(len(b))}
+	if bi, err := buildinfo.Read(bytes.NewReader(b)); err == nil {
+		fh.goBuild = append(fh.goBuild, "go="+bi.GoVersion, "path="+bi.Path)
+		for _, s := range bi.Settings {
+			fh.goBuild = append(fh.goBuild, s.Key+"="+s.Value)
+		}
+	}
+	return fh, nil
 }
 
 func hashOne(ctx context.Context, layers []v1.Layer, p string, layer int) (fileHash, error) {
@@ -368,8 +383,9 @@ func hashOne(ctx context.Context, layers []v1.Layer, p string, layer int) (fileH
 		if cleanPath(h.Name) != p || (h.Typeflag != tar.TypeReg && h.Typeflag != tar.TypeRegA) {
 			return nil
 		}
-		sum, n, err := hashReader(r)
-		out, found = fileHash{sum: sum, size: n, layer: layer}, err == nil
+		fh, err := readBinary(r)
+		fh.layer = layer
+		out, found = fh, err == nil
 		return err
 	})
 	if err == nil && !found {

@@ -107,6 +107,14 @@ func WriteMarkdown(w io.Writer, r Report) error {
 	})
 	row("entrypoint binary", func(f *Facts) string { return f.EntrypointPath })
 	row("binary sha256", func(f *Facts) string { return orNone(short(f.EntrypointSHA256)) })
+	row("Go toolchain", func(f *Facts) string {
+		for _, kv := range f.GoBuild {
+			if v, ok := strings.CutPrefix(kv, "go="); ok {
+				return v
+			}
+		}
+		return "(not a Go binary)"
+	})
 	row("SBOM", func(f *Facts) string { return f.SBOM })
 
 	b.WriteString("\n")

@@ -40,6 +40,11 @@ func Judge(facts []*Facts, ignoreEnv []string) Verdict {
 				ref.Name, ref.EntrypointPath, f.Name, f.EntrypointPath))
 		} else {
 			diff("entrypoint binary sha256", ref.EntrypointSHA256, f.EntrypointSHA256)
+			if ref.EntrypointSHA256 != f.EntrypointSHA256 {
+				if d := buildDiff(ref.GoBuild, f.GoBuild); d != "" {
+					v.Differences = append(v.Differences, fmt.Sprintf("go build info: %s %s", ref.Name+" vs "+f.Name, d))
+				}
+			}
 		}
 		diff("user (uid:gid)", orRaw(ref.UserResolved, ref.User), orRaw(f.UserResolved, f.User))
 		diff("entrypoint+cmd", argv(ref), argv(f))
@@ -96,4 +101,40 @@ func orRaw(resolved, raw string) string {
 		return raw
 	}
 	return resolved
+}
+
+// buildDiff lists the Go build settings that differ, the likely reason two binaries from one commit differ.
+func buildDiff(a, b []string) string {
+	if len(a) == 0 && len(b) == 0 {
+		return ""
+	}
+	index := func(kvs []string) map[string]string {
+		m := map[string]string{}
+		for _, kv := range kvs {
+			k, v, _ := strings.Cut(kv, "=")
+			m[k] = v
+		}
+		return m
+	}
+	am, bm := index(a), index(b)
+	var keys []string
+	for k := range am {
+		keys = append(keys, k)
+	}
+	for k := range bm {
+		if _, ok := am[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	var out []string
+	for _, k := range keys {
+		if am[k] != bm[k] {
+			out = append(out, fmt.Sprintf("%s: %s | %s", k, show(am[k]), show(bm[k])))
+		}
+	}
+	if len(out) == 0 {
+		return "(same toolchain and settings; the difference is elsewhere, e.g. sources)"
+	}
+	return strings.Join(out, "; ")
 }

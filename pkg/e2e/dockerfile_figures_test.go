@@ -1,0 +1,207 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kobuilt/hello/pkg/imagecompare"
+)
+
+// figuresEnv names the directory TestDockerfileFigures writes its Markdown, JSON and SVG to. The README's
+// figures come from:
+//
+//	HELLO_FIGURES_DIR=$PWD/pkg/e2e/testdata/figures go test -count=1 -timeout 60m -run TestDockerfileFigures -v ./pkg/e2e
+const figuresEnv = "HELLO_FIGURES_DIR"
+
+// TestDockerfileFigures measures single-stage, multi-stage Dockerfile and ko from one commit in one run: sizes and
+// layers, cold build and warm rebuild after a one-line change, and whether two builds give the same digest. It
+// takes several minutes on two cores, so it only runs when asked.
+func TestDockerfileFigures(t *testing.T) {
+	outDir := os.Getenv(figuresEnv)
+	if outDir == "" {
+		t.Skipf("set %s=DIR to measure and write the README figures", figuresEnv)
+	}
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	h := harness(t)
+	d := dockerd(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Minute)
+	defer cancel()
+	src := dfClone(t)
+	stamp := dfStamp(t, src)
+	goImage := dfGoImage(t, h)
+	args := dfBuildArgs(t, goImage, h.Base, stamp)
+	repo := h.Registry.Host() + "/figures"
+	tags := map[string]string{}
+	for _, n := range []string{"single", "multi", "multi-again", "multi-sde1", "multi-sde2", "multi-warm", "single-warm"} {
+		tags[n] = repo + "/" + n + ":test"
+	}
+	var all []string
+	for _, tag := range tags {
+		all = append(all, tag)
+	}
+	dfCleanupImages(t, d, all...)
+
+	// Base images are pulled once up front: "cold" means no build cache, not a cold network.
+	for _, img := range []string{goImage, h.Base} {
+		if _, err := run(d.Command(ctx, "pull", img)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prune := func() {
+		if _, err := run(d.Command(ctx, "builder", "prune", "--all", "--force")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	build := func(tag, target string, extra ...string) (time.Duration, string) {
+		dur, err := dfDockerBuild(ctx, d, src, tag, target, append(append([]string{}, args...), extra...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return dur, dfPush(t, ctx, d, tag)
+	}
+
+	// ko runs from its already-compiled binary so a fresh GOCACHE measures the service's build, not ko's.
+	koBin := dfKoBinary(t, src)
+	gocache := t.TempDir()
+	ko := func(repoName string) (string, time.Duration) {
+		k := h.Ko(src)
+		k.DockerRepo = repo + "/" + repoName
+		k.Env = []string{"GOCACHE=" + gocache}
+		cmd := k.Command(ctx, "build", "--bare", "--platform=linux/"+dfHostArch(t), "./cmd/hello")
+		cmd.Path, cmd.Args = koBin, append([]string{koBin}, cmd.Args[3:]...)
+		start := time.Now()
+		out, err := run(cmd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(out), time.Since(start)
+	}
+
+	prune()
+	singleCold, singleRef := build(tags["single"], "single-stage")
+	prune()
+	multiCold, multiRef := build(tags["multi"], "")
+	koRef, koCold := ko("ko")
+	t.Logf("cold: single-stage %s, multi-stage %s, ko %s", singleCold, multiCold, koCold)
+
+	report, err := imagecompare.Compare(ctx, []string{"single-stage=" + singleRef, "multi-stage=" + multiRef, "ko=" + koRef}, imagecompare.DefaultIgnoredEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Digest stability, same sources: ko again; Docker again without its layer cache; and twice with
+	// SOURCE_DATE_EPOCH set to the commit time.
+	koRef2, _ := ko("ko")
+	_, multiAgain := build(tags["multi-again"], "", "--no-cache")
+	ct := dfCommitTime(t, src)
+	_, sde1 := build(tags["multi-sde1"], "", "--no-cache", "--build-arg", "SOURCE_DATE_EPOCH="+ct)
+	_, sde2 := build(tags["multi-sde2"], "", "--no-cache", "--build-arg", "SOURCE_DATE_EPOCH="+ct)
+	digest := func(ref string) string { return ref[strings.LastIndex(ref, "@")+1:] }
+
+	// One-line code change, then warm rebuilds.
+	main := filepath.Join(src, "cmd", "hello", "main.go")
+	f, err := os.OpenFile(main, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString("\nvar _ = \"one-line change\"\n"); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	_, koWarm := ko("ko-warm")
+	multiWarm, _ := build(tags["multi-warm"], "")
+	singleWarm, _ := build(tags["single-warm"], "single-stage")
+	t.Logf("warm: single-stage %s, multi-stage %s, ko %s", singleWarm, multiWarm, koWarm)
+
+	dockerVersion, _ := run(d.Command(ctx, "version", "--format", "{{.Server.Version}}"))
+	var md bytes.Buffer
+	sec := func(d time.Duration) string { return fmt.Sprintf("%.1f s", d.Seconds()) }
+	same := func(a, b string) string {
+		if a == b {
+			return "identical (" + dfShort(a) + ")"
+		}
+		return "different (" + dfShort(a) + " vs " + dfShort(b) + ")"
+	}
+	fmt.Fprintf(&md, "Measured %s on %s with Go %s, Docker %s (BuildKit, vfs storage), by `%s=DIR go test -run TestDockerfileFigures ./pkg/e2e`. Bases are the offline stand-ins (golang: this machine's toolchain + busybox; distroless/static: pkg/airgap's).\n\n",
+		time.Now().UTC().Format("2006-01-02"), dfHostArch(t), strings.TrimPrefix(dfGoVersion(t), "go"), strings.TrimSpace(dockerVersion), figuresEnv)
+	fmt.Fprintf(&md, "| | single-stage | multi-stage Dockerfile | ko |\n|---|---|---|---|\n")
+	fmt.Fprintf(&md, "| compressed size | %s | %s | %s |\n", imagecompare.MB(report.Images[0].CompressedBytes), imagecompare.MB(report.Images[1].CompressedBytes), imagecompare.MB(report.Images[2].CompressedBytes))
+	fmt.Fprintf(&md, "| uncompressed size | %s | %s | %s |\n", imagecompare.MB(report.Images[0].UncompressedBytes), imagecompare.MB(report.Images[1].UncompressedBytes), imagecompare.MB(report.Images[2].UncompressedBytes))
+	fmt.Fprintf(&md, "| layers | %d | %d | %d |\n", report.Images[0].Layers, report.Images[1].Layers, report.Images[2].Layers)
+	fmt.Fprintf(&md, "| cold build (empty build cache) | %s | %s | %s |\n", sec(singleCold), sec(multiCold), sec(koCold))
+	fmt.Fprintf(&md, "| warm rebuild after a one-line change | %s | %s | %s |\n", sec(singleWarm), sec(multiWarm), sec(koWarm))
+	fmt.Fprintf(&md, "| digest, second build of the same commit | | %s (`--no-cache`) | %s |\n", same(digest(multiRef), digest(multiAgain)), same(digest(koRef), digest(koRef2)))
+	fmt.Fprintf(&md, "| same, both with `SOURCE_DATE_EPOCH=%s` | | %s | |\n\n", ct, same(digest(sde1), digest(sde2)))
+	if err := imagecompare.WriteMarkdown(&md, report); err != nil {
+		t.Fatal(err)
+	}
+	var svg bytes.Buffer
+	if err := imagecompare.WriteSVG(&svg, report.Images); err != nil {
+		t.Fatal(err)
+	}
+	var js bytes.Buffer
+	if err := imagecompare.WriteJSON(&js, report); err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range map[string][]byte{"dockerfile-vs-ko.md": md.Bytes(), "dockerfile-vs-ko.svg": svg.Bytes(), "dockerfile-vs-ko.json": js.Bytes()} {
+		if err := os.WriteFile(filepath.Join(outDir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("figures written to %s:\n%s", outDir, md.String())
+	if digest(koRef) != digest(koRef2) {
+		t.Errorf("ko digests differ across two builds of one commit: %s vs %s", koRef, koRef2)
+	}
+}
+
+func dfShort(d string) string {
+	if len(d) > 19 {
+		return d[:19]
+	}
+	return d
+}
+
+// dfKoBinary is the ko executable `go tool ko` runs, built (and cached) by the go command.
+func dfKoBinary(t *testing.T, dir string) string {
+	t.Helper()
+	cmd := exec.Command("go", "tool", "-n", "ko")
+	cmd.Dir = dir
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go tool -n ko: %v", err)
+	}
+	p := strings.TrimSpace(string(out))
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("ko binary %q: %v", p, err)
+	}
+	return p
+}
+
+func dfCommitTime(t *testing.T, dir string) string {
+	t.Helper()
+	cmd := exec.Command("git", "show", "-s", "--format=%ct", "HEAD")
+	cmd.Dir = dir
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func dfGoVersion(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("go", "env", "GOVERSION").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(out))
+}
