@@ -2,6 +2,8 @@ package airgap
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -16,15 +18,22 @@ type Ko struct {
 	DockerRepo string   // KO_DOCKER_REPO, e.g. "127.0.0.1:5000/hello" or "ko.local"
 	BaseImage  string   // KO_DEFAULTBASEIMAGE; empty keeps .ko.yaml's defaultBaseImage
 	Env        []string // extra KEY=VALUE entries, applied last
+	// Bin is a ko binary to run instead of `go tool ko`, e.g. the path
+	// `go tool -n ko` prints. Timing runs with an empty GOCACHE need it:
+	// `go tool ko` would first recompile ko itself into that cache.
+	Bin string
 }
 
 // overridden are the variables Ko sets itself; inherited values are dropped
 // so that a developer's shell cannot silently change what the tests build.
 var overridden = []string{"KO_DOCKER_REPO", "KO_DEFAULTBASEIMAGE", "KO_CONFIG_PATH"}
 
-// Command returns `go tool ko args...`, ready to run.
+// Command returns `go tool ko args...` (or `Bin args...`), ready to run.
 func (k Ko) Command(ctx context.Context, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, "go", append([]string{"tool", "ko"}, args...)...)
+	if k.Bin != "" {
+		cmd = exec.CommandContext(ctx, k.Bin, args...)
+	}
 	cmd.Dir = k.Dir
 	env := make([]string, 0, len(os.Environ())+len(k.Env)+2)
 	for _, kv := range os.Environ() {
@@ -49,4 +58,20 @@ func hasKey(kv string, keys []string) bool {
 		}
 	}
 	return false
+}
+
+// ToolPath builds ko if needed and returns the path of the binary `go tool
+// ko` runs in dir, so it can be timed or run without the go command.
+func ToolPath(ctx context.Context, dir string) (string, error) {
+	cmd := exec.CommandContext(ctx, "go", "tool", "-n", "ko")
+	cmd.Dir = dir
+	out, err := cmd.Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			err = fmt.Errorf("%w: %s", err, ee.Stderr)
+		}
+		return "", fmt.Errorf("airgap: go tool -n ko: %w", err)
+	}
+	return strings.TrimSpace(string(out)), nil
 }

@@ -232,7 +232,7 @@ func storedObjects(t *testing.T, ctx context.Context, cp *controlplane.ControlPl
 
 var (
 	publishedRE = regexp.MustCompile(`Published (\S+@sha256:[0-9a-f]{64})`)
-	warningRE   = regexp.MustCompile(`(?i)warning|PodSecurity`)
+	warningRE   = regexp.MustCompile(`^Warning: |PodSecurity`)
 )
 
 // publishedRef is the image ko reports having pushed.
