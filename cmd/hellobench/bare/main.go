@@ -1,0 +1,18 @@
+// Command bare is the floor hellobench measures hello against: the same
+// answer from net/http alone, with no middleware, logging or metrics.
+package main
+
+import (
+	"io"
+	"log"
+	"net/http"
+	"os"
+)
+
+func main() {
+	http.HandleFunc("GET /hello", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=UTF-8")
+		io.WriteString(w, "Hello!")
+	})
+	log.Fatal(http.ListenAndServe("127.0.0.1:"+os.Getenv("PORT"), nil))
+}
