@@ -1,0 +1,312 @@
+// Command kofigures measures what the ko build costs and produces, offline:
+// the image's compressed size against the binary's and the base's, and
+// `go tool ko build` time against a plain `go build` of the same package,
+// cold (empty build caches) and warm, in the same run.
+//
+//	go run ./cmd/kofigures            # from the module root; cold + warm
+//	go run ./cmd/kofigures -cold=false # warm only, using your GOCACHE
+//
+// It starts the same loopback registry and distroless stand-in as the
+// end-to-end tests (pkg/airgap), so it needs no network and no Docker.
+package main
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/kobuilt/hello/pkg/airgap"
+)
+
+// Targets from the project's acceptance criteria.
+const (
+	maxSizeRatio = 1.10 // image <= 1.10 x (binary + base), compressed
+	maxWarmRatio = 1.5  // warm ko build <= 1.5 x go build
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "kofigures:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("kofigures", flag.ContinueOnError)
+	dir := fs.String("dir", ".", "module root holding .ko.yaml")
+	pkg := fs.String("package", "./cmd/hello", "package to build")
+	cold := fs.Bool("cold", true, "also time builds with empty GOCACHEs")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if _, err := os.Stat(filepath.Join(*dir, ".ko.yaml")); err != nil {
+		return fmt.Errorf("-dir %s: %w (run from the module root)", *dir, err)
+	}
+
+	reg, err := airgap.StartRegistry()
+	if err != nil {
+		return err
+	}
+	defer reg.Close()
+	base, err := airgap.PushBase(ctx, reg.Host()+"/distroless/static")
+	if err != nil {
+		return err
+	}
+	// Resolve ko once with the normal cache: `go tool ko` under an empty
+	// GOCACHE would spend minutes recompiling ko itself, which is not part
+	// of building the app.
+	koBin, err := airgap.ToolPath(ctx, *dir)
+	if err != nil {
+		return err
+	}
+	// What `go tool ko` adds on top of ko itself: the go command checking
+	// that the cached ko binary is up to date.
+	toolStart := time.Now()
+	if _, err := airgap.ToolPath(ctx, *dir); err != nil {
+		return err
+	}
+	toolOverhead := time.Since(toolStart)
+	tmp, err := os.MkdirTemp("", "kofigures")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+
+	ko := airgap.Ko{Dir: *dir, DockerRepo: reg.Host() + "/kobuilt/hello", BaseImage: base, Bin: koBin}
+	builds := 0
+	goBuild := func(env []string) (time.Duration, error) {
+		// A new output path every time: like ko (without KOCACHE), go
+		// build then always links. Into an existing up-to-date file it
+		// would skip the link and time only its staleness check.
+		builds++
+		out := filepath.Join(tmp, fmt.Sprintf("hello-%d", builds))
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", out, *pkg)
+		cmd.Dir, cmd.Env = *dir, append(os.Environ(), env...)
+		return timed(cmd)
+	}
+	var ref string
+	koBuild := func(env []string) (time.Duration, error) {
+		k := ko
+		k.Env = env
+		cmd := k.Command(ctx, "build", "--bare", *pkg)
+		var stdout bytes.Buffer
+		cmd.Stdout = &stdout
+		d, err := timed(cmd)
+		ref = strings.TrimSpace(stdout.String())
+		return d, err
+	}
+
+	type timing struct {
+		what           string
+		goTime, koTime time.Duration
+	}
+	// Each side gets its own cache: ko builds with -trimpath and different
+	// flags, so sharing one would not make either warmer.
+	cacheEnv := func(kind string) []string { return []string{"GOCACHE=" + filepath.Join(tmp, "cache-"+kind)} }
+	phases := []string{"cold (empty GOCACHE)", "warm (same GOCACHE, no change)"}
+	if !*cold {
+		cacheEnv = func(string) []string { return nil }
+		phases = []string{"prime (your GOCACHE, not reported)", "warm (your GOCACHE)"}
+	}
+	var timings []timing
+	for _, what := range phases {
+		fmt.Fprintf(os.Stderr, "kofigures: timing %s builds...\n", what)
+		g, err := goBuild(cacheEnv("go"))
+		if err != nil {
+			return err
+		}
+		k, err := koBuild(cacheEnv("ko"))
+		if err != nil {
+			return err
+		}
+		if !strings.HasPrefix(what, "prime") {
+			timings = append(timings, timing{what, g, k})
+		}
+	}
+
+	sizes, err := measureSizes(ctx, ref)
+	if err != nil {
+		return err
+	}
+
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "image\t%s\n", ref)
+	fmt.Fprintf(tw, "base\t%s (offline stand-in for distroless static)\n\n", base)
+	fmt.Fprintln(tw, "platform\timage (compressed)\tbinary (gzip)\tbase (compressed)\timage / (binary+base)\ttarget")
+	for _, s := range sizes {
+		ratio := float64(s.image) / float64(s.binary+s.base)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.3f\t<= %.2f %s\n", s.platform, kb(s.image), kb(s.binary), kb(s.base), ratio, maxSizeRatio, verdict(ratio <= maxSizeRatio))
+	}
+	fmt.Fprintln(tw)
+	fmt.Fprintf(tw, "build of %s\tgo build (linux/amd64)\tko build (linux/amd64+arm64, push)\tko / go\ttarget\n", *pkg)
+	for _, tm := range timings {
+		ratio := tm.koTime.Seconds() / tm.goTime.Seconds()
+		target := ""
+		if strings.HasPrefix(tm.what, "warm") {
+			target = fmt.Sprintf("<= %.1f %s", maxWarmRatio, verdict(ratio <= maxWarmRatio))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.2f\t%s\n", tm.what, tm.goTime.Round(10*time.Millisecond), tm.koTime.Round(10*time.Millisecond), ratio, target)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\n`go tool ko` adds %s per run before ko starts (go tool -n ko: the go command's staleness check of the ko binary); the ko times above exclude it.\n", toolOverhead.Round(10*time.Millisecond))
+	return nil
+}
+
+func timed(cmd *exec.Cmd) (time.Duration, error) {
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	start := time.Now()
+	err := cmd.Run()
+	d := time.Since(start)
+	if err != nil {
+		return d, fmt.Errorf("%s: %w\n%s", strings.Join(cmd.Args, " "), err, stderr.String())
+	}
+	return d, nil
+}
+
+type sizeRow struct {
+	platform            string
+	image, binary, base int64
+}
+
+// measureSizes reports, per platform, the sum of the image's compressed
+// layers, the app binary gzipped the way ko compresses its layer
+// (gzip.BestSpeed), and the sum of the base's compressed layers.
+func measureSizes(ctx context.Context, ref string) ([]sizeRow, error) {
+	d, err := name.NewDigest(ref)
+	if err != nil {
+		return nil, fmt.Errorf("ko printed %q: %w", ref, err)
+	}
+	idx, err := remote.Index(d, remote.WithContext(ctx))
+	if err != nil {
+		return nil, err
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	baseIdx, err := airgap.Base()
+	if err != nil {
+		return nil, err
+	}
+	var rows []sizeRow
+	for _, desc := range im.Manifests {
+		img, err := idx.Image(desc.Digest)
+		if err != nil {
+			return nil, err
+		}
+		row := sizeRow{platform: desc.Platform.String()}
+		if row.image, err = layerBytes(img); err != nil {
+			return nil, err
+		}
+		m, err := img.Manifest()
+		if err != nil {
+			return nil, err
+		}
+		baseImg, err := baseImageByDigest(baseIdx, m.Annotations["org.opencontainers.image.base.digest"])
+		if err != nil {
+			return nil, err
+		}
+		if row.base, err = layerBytes(baseImg); err != nil {
+			return nil, err
+		}
+		if row.binary, err = gzippedApp(img); err != nil {
+			return nil, err
+		}
+		rows = append(rows, row)
+	}
+	return rows, nil
+}
+
+func baseImageByDigest(idx v1.ImageIndex, digest string) (v1.Image, error) {
+	im, err := idx.IndexManifest() // also makes idx.Image find its children
+	if err != nil {
+		return nil, err
+	}
+	for _, desc := range im.Manifests {
+		if desc.Digest.String() == digest {
+			return idx.Image(desc.Digest)
+		}
+	}
+	return nil, fmt.Errorf("base digest %q is not in the stand-in index", digest)
+}
+
+func layerBytes(img v1.Image) (int64, error) {
+	layers, err := img.Layers()
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, l := range layers {
+		s, err := l.Size()
+		if err != nil {
+			return 0, err
+		}
+		n += s
+	}
+	return n, nil
+}
+
+func gzippedApp(img v1.Image) (int64, error) {
+	rc := mutate.Extract(img)
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return 0, fmt.Errorf("no /ko-app/hello in the image")
+		}
+		if err != nil {
+			return 0, err
+		}
+		if strings.TrimPrefix(hdr.Name, "/") != "ko-app/hello" {
+			continue
+		}
+		var cw countWriter
+		zw, err := gzip.NewWriterLevel(&cw, gzip.BestSpeed)
+		if err != nil {
+			return 0, err
+		}
+		if _, err := io.Copy(zw, tr); err != nil {
+			return 0, err
+		}
+		if err := zw.Close(); err != nil {
+			return 0, err
+		}
+		return int64(cw), nil
+	}
+}
+
+type countWriter int64
+
+func (c *countWriter) Write(p []byte) (int, error) { *c += countWriter(len(p)); return len(p), nil }
+
+func kb(n int64) string { return fmt.Sprintf("%.1f KiB", float64(n)/1024) }
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "MISSED"
+}
