@@ -48,6 +48,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	ignoreEnv := fs.String("ignore-env", strings.Join(imagecompare.DefaultIgnoredEnv, ","), "comma-separated env vars left out of the verdict")
 	insecure := fs.Bool("insecure", false, "allow plain HTTP to registries other than localhost/127.0.0.1")
 	resolveBase := fs.Bool("resolve-base", true, "fetch the declared base image to check its layers are the image's bottom layers")
+	regzip := fs.Int("regzip", 0, "also gzip every layer at this level (1-9) to compare content size independent of each tool's encoder settings")
 	strict := fs.Bool("strict", false, "exit 1 unless the verdict is \"same outcome\"")
 	timeout := fs.Duration("timeout", 15*time.Minute, "give up after this long")
 	fs.Usage = func() {
@@ -69,7 +70,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "imagecompare: -format must be markdown, json or both, not %q\n", *format)
 		return exitError
 	}
-	opts := []imagecompare.Option{imagecompare.WithInsecure(*insecure), imagecompare.WithBaseResolution(*resolveBase)}
+	if *regzip < 0 || *regzip > 9 {
+		fmt.Fprintf(stderr, "imagecompare: -regzip must be 1-9 (0: off), not %d\n", *regzip)
+		return exitError
+	}
+	opts := []imagecompare.Option{imagecompare.WithInsecure(*insecure), imagecompare.WithBaseResolution(*resolveBase), imagecompare.WithRecompression(*regzip)}
 	if *platform != "" {
 		p, err := v1.ParsePlatform(*platform)
 		if err != nil {

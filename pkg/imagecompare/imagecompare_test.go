@@ -330,6 +330,11 @@ func TestInspectFacts(t *testing.T) {
 				t.Errorf("SBOM = %q, want none", f.SBOM)
 			}
 		}},
+		{"recompression counts every layer at one gzip level", "ko=" + koRef, func(t *testing.T, f *Facts) {
+			if f.GzipLevel != 9 || f.GzipBytes <= 0 || f.GzipBytes >= f.UncompressedBytes {
+				t.Errorf("gzip level %d bytes %d (uncompressed %d)", f.GzipLevel, f.GzipBytes, f.UncompressedBytes)
+			}
+		}},
 		{"single-stage from a docker save archive", "single=" + asArchive(t, fx.singleStage(t, bin)), func(t *testing.T, f *Facts) {
 			if f.EntrypointPath != "/opt/hello" || f.EntrypointSHA256 != sum(bin) {
 				t.Errorf("entrypoint via PATH and symlink: %s %s", f.EntrypointPath, f.EntrypointSHA256)
@@ -356,7 +361,11 @@ func TestInspectFacts(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s, err := Open(ctx, tc.arg, amd64)
+			opts := []Option{amd64}
+			if strings.HasPrefix(tc.name, "recompression") {
+				opts = append(opts, WithRecompression(9))
+			}
+			s, err := Open(ctx, tc.arg, opts...)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -3,6 +3,7 @@ package imagecompare
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"debug/buildinfo"
@@ -38,7 +39,11 @@ type Facts struct {
 	// `docker save` archive holds uncompressed layers; go-containerregistry gzips them at level 1 to size them).
 	CompressedNote    string `json:"compressedNote"`
 	UncompressedBytes int64  `json:"uncompressedBytes"`
-	Layers            int    `json:"layers"`
+	// GzipBytes is every layer gzipped at GzipLevel by this command (WithRecompression): same content, same
+	// encoder, so it compares images from different tools fairly. Zero when not asked for.
+	GzipBytes int64 `json:"gzipBytes,omitempty"`
+	GzipLevel int   `json:"gzipLevel,omitempty"`
+	Layers    int   `json:"layers"`
 
 	Base Base `json:"base"`
 
@@ -255,7 +260,13 @@ func scanFilesystem(ctx context.Context, s *Subject, f *Facts) error {
 	accounts := map[string][]byte{"/etc/passwd": nil, "/etc/group": nil}
 	var total int64
 	for i, l := range layers {
-		n, err := walkLayer(ctx, l, func(h *tar.Header, r io.Reader) error {
+		var sink *gzipCounter
+		if s.options.gzipLevel != 0 {
+			if sink, err = newGzipCounter(s.options.gzipLevel); err != nil {
+				return fmt.Errorf("%s: %w", s.Name, err)
+			}
+		}
+		n, err := walkLayer(ctx, l, sink, func(h *tar.Header, r io.Reader) error {
 			p := cleanPath(h.Name)
 			dir, base := path.Split(p)
 			switch {
@@ -306,6 +317,13 @@ func scanFilesystem(ctx context.Context, s *Subject, f *Facts) error {
 			return fmt.Errorf("%s: layer %d: %w", s.Name, i, err)
 		}
 		total += n
+		if sink != nil {
+			if err := sink.zw.Close(); err != nil {
+				return fmt.Errorf("%s: recompressing layer %d: %w", s.Name, i, err)
+			}
+			f.GzipBytes += sink.n
+			f.GzipLevel = s.options.gzipLevel
+		}
 	}
 	f.UncompressedBytes = total
 	passwd, group := accounts["/etc/passwd"], accounts["/etc/group"]
@@ -379,7 +397,7 @@ func readBinary(r io.Reader) (fileHash, error) {
 func hashOne(ctx context.Context, layers []v1.Layer, p string, layer int) (fileHash, error) {
 	var out fileHash
 	found := false
-	_, err := walkLayer(ctx, layers[layer], func(h *tar.Header, r io.Reader) error {
+	_, err := walkLayer(ctx, layers[layer], nil, func(h *tar.Header, r io.Reader) error {
 		if cleanPath(h.Name) != p || (h.Typeflag != tar.TypeReg && h.Typeflag != tar.TypeRegA) {
 			return nil
 		}
@@ -395,13 +413,17 @@ func hashOne(ctx context.Context, layers []v1.Layer, p string, layer int) (fileH
 }
 
 // walkLayer streams a layer's uncompressed tar and returns its byte length.
-func walkLayer(ctx context.Context, l v1.Layer, fn func(*tar.Header, io.Reader) error) (int64, error) {
+func walkLayer(ctx context.Context, l v1.Layer, sink *gzipCounter, fn func(*tar.Header, io.Reader) error) (int64, error) {
 	rc, err := l.Uncompressed()
 	if err != nil {
 		return 0, fmt.Errorf("opening: %w", err)
 	}
 	defer rc.Close()
-	cr := &countingReader{r: rc}
+	var in io.Reader = rc
+	if sink != nil {
+		in = io.TeeReader(rc, sink.zw)
+	}
+	cr := &countingReader{r: in}
 	tr := tar.NewReader(cr)
 	for {
 		if err := ctx.Err(); err != nil {
@@ -423,6 +445,27 @@ func walkLayer(ctx context.Context, l v1.Layer, fn func(*tar.Header, io.Reader) 
 		return 0, fmt.Errorf("draining: %w", err)
 	}
 	return cr.n, nil
+}
+
+// gzipCounter compresses what is written to zw and counts the compressed bytes.
+type gzipCounter struct {
+	zw *gzip.Writer
+	n  int64
+}
+
+func newGzipCounter(level int) (*gzipCounter, error) {
+	g := &gzipCounter{}
+	zw, err := gzip.NewWriterLevel(g, level)
+	if err != nil {
+		return nil, fmt.Errorf("gzip level %d: %w", level, err)
+	}
+	g.zw = zw
+	return g, nil
+}
+
+func (g *gzipCounter) Write(p []byte) (int, error) {
+	g.n += int64(len(p))
+	return len(p), nil
 }
 
 type countingReader struct {

@@ -56,6 +56,9 @@ func WriteMarkdown(w io.Writer, r Report) error {
 		}
 		return MB(f.CompressedBytes)
 	})
+	if len(r.Images) > 0 && r.Images[0].GzipLevel != 0 {
+		row(fmt.Sprintf("layers re-gzipped at level %d", r.Images[0].GzipLevel), func(f *Facts) string { return MB(f.GzipBytes) })
+	}
 	row("uncompressed size", func(f *Facts) string { return MB(f.UncompressedBytes) })
 	row("layers", func(f *Facts) string { return fmt.Sprint(f.Layers) })
 	row("base", func(f *Facts) string {

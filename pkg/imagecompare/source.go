@@ -49,6 +49,7 @@ type options struct {
 	platform    v1.Platform
 	insecure    bool
 	resolveBase bool
+	gzipLevel   int
 	remote      []remote.Option
 }
 
@@ -64,6 +65,11 @@ func WithInsecure(insecure bool) Option { return func(o *options) { o.insecure =
 // WithBaseResolution controls whether the base image named in annotations or labels is fetched to check that its
 // layers really are the bottom of the inspected image (default on; off for fully offline use).
 func WithBaseResolution(on bool) Option { return func(o *options) { o.resolveBase = on } }
+
+// WithRecompression also gzips every layer's content at one level (1-9) and reports the total, so images written by
+// tools with different encoder settings (ko: level 1; docker push: its default) can be compared on content alone.
+// It costs a compression pass over every layer.
+func WithRecompression(level int) Option { return func(o *options) { o.gzipLevel = level } }
 
 // WithRemoteOptions adds go-containerregistry remote options (transport, auth).
 func WithRemoteOptions(ro ...remote.Option) Option {
