@@ -3,6 +3,7 @@ package e2e
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"debug/buildinfo"
 	"debug/elf"
@@ -557,4 +558,52 @@ func get(t *testing.T, url string) string {
 		t.Fatalf("GET %s: %s: %s", url, resp.Status, body)
 	}
 	return string(body)
+}
+
+// TestImageSizeFigures checks that ko adds next to nothing on top of the
+// binary and the base: compressed image <= 1.10 x (gzipped binary + base).
+// `go run ./cmd/kofigures` prints the same figures with build times.
+func TestImageSizeFigures(t *testing.T) {
+	b := helloImage(t)
+	idx := remoteIndex(t, b.Ref)
+	baseIdx, err := airgap.Base()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range wantPlatforms {
+		img, _ := platformImage(t, idx, tc.platform)
+		m, err := img.Manifest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var imageBytes, baseBytes int64
+		for _, l := range m.Layers {
+			imageBytes += l.Size
+		}
+		baseImg, _ := platformImage(t, baseIdx, tc.platform)
+		bm, err := baseImg.Manifest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range bm.Layers {
+			baseBytes += l.Size
+		}
+		var gz bytes.Buffer
+		zw, err := gzip.NewWriterLevel(&gz, gzip.BestSpeed) // ko's layer compression
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := zw.Write(flatten(t, img).binary); err != nil {
+			t.Fatal(err)
+		}
+		if err := zw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		ratio := float64(imageBytes) / float64(int64(gz.Len())+baseBytes)
+		t.Logf("%s: image %d B compressed, binary %d B gzipped, base %d B compressed, ratio %.3f",
+			tc.platform, imageBytes, gz.Len(), baseBytes, ratio)
+		if ratio > 1.10 {
+			t.Errorf("%s: image is %.3f x (binary + base), want <= 1.10", tc.platform, ratio)
+		}
+	}
 }
