@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kobuilt/hello/pkg/airgap"
 	"github.com/kobuilt/hello/pkg/imagecompare"
 )
 
@@ -70,14 +71,16 @@ func TestDockerfileFigures(t *testing.T) {
 	}
 
 	// ko runs from its already-compiled binary so a fresh GOCACHE measures the service's build, not ko's.
-	koBin := dfKoBinary(t, src)
+	koBin, err := airgap.ToolPath(ctx, src)
+	if err != nil {
+		t.Fatal(err)
+	}
 	gocache := t.TempDir()
 	ko := func(repoName string) (string, time.Duration) {
 		k := h.Ko(src)
 		k.DockerRepo = repo + "/" + repoName
-		k.Env = []string{"GOCACHE=" + gocache}
+		k.Env, k.Bin = []string{"GOCACHE=" + gocache}, koBin
 		cmd := k.Command(ctx, "build", "--bare", "--platform=linux/"+dfHostArch(t), "./cmd/hello")
-		cmd.Path, cmd.Args = koBin, append([]string{koBin}, cmd.Args[3:]...)
 		start := time.Now()
 		out, err := run(cmd)
 		if err != nil {
@@ -170,22 +173,6 @@ func dfShort(d string) string {
 		return d[:19]
 	}
 	return d
-}
-
-// dfKoBinary is the ko executable `go tool ko` runs, built (and cached) by the go command.
-func dfKoBinary(t *testing.T, dir string) string {
-	t.Helper()
-	cmd := exec.Command("go", "tool", "-n", "ko")
-	cmd.Dir = dir
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("go tool -n ko: %v", err)
-	}
-	p := strings.TrimSpace(string(out))
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("ko binary %q: %v", p, err)
-	}
-	return p
 }
 
 func dfCommitTime(t *testing.T, dir string) string {
