@@ -72,6 +72,8 @@ func TestRun(t *testing.T) {
 		{"one image", []string{a}, exitError, nil, "at least two images", nil},
 		{"missing file", []string{a, filepath.Join(out, "nope.tar")}, exitError, nil, "no such file", nil},
 		{"bad format", []string{"-format", "xml", a, same}, exitError, nil, "-format must be", nil},
+		{"bad regzip level", []string{"-regzip", "12", a, same}, exitError, nil, "-regzip must be", nil},
+		{"regzip row", []string{"-resolve-base=false", "-regzip", "1", a, same}, 0, []string{"layers re-gzipped at level 1"}, "", nil},
 		{"bad platform", []string{"-platform", "linux/amd64/v1/x/y", a, same}, exitError, nil, "-platform", nil},
 	}
 	for _, tc := range tests {
