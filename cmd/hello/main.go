@@ -16,6 +16,7 @@ import (
 
 	"github.com/kobuilt/hello/pkg/config"
 	"github.com/kobuilt/hello/pkg/graceful"
+	"github.com/kobuilt/hello/pkg/logbuffer"
 	"github.com/kobuilt/hello/pkg/server"
 )
 
@@ -37,7 +38,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	log := newLogger(stdout, cfg)
+	logs := logbuffer.New(stdout)
+	defer logs.Close()
+	log := newLogger(logs, cfg)
 
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)

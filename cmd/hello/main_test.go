@@ -144,9 +144,7 @@ func TestRunServesEveryEndpoint(t *testing.T) {
 		t.Errorf("/hello: Content-Type %q body %q", ct, body)
 	}
 	id := resp.Header.Get("X-Request-Id")
-	if !strings.Contains(in.stdout.String(), `"request_id":"`+id+`","method":"GET","path":"/hello","status":200`) {
-		t.Errorf("no access log line for request %s in:\n%s", id, in.stdout)
-	}
+	waitForLog(t, in.stdout, `"request_id":"`+id+`","method":"GET","path":"/hello","status":200`)
 	if strings.Contains(in.stdout.String(), `"path":"/healthz"`) {
 		t.Error("health probes are in the access log")
 	}
@@ -157,6 +155,19 @@ func TestRunServesEveryEndpoint(t *testing.T) {
 	}
 	in.done <- nil // for the cleanup
 	assertPhases(t, in.stdout.String())
+}
+
+// waitForLog waits for a line: under load, log lines are batched for up
+// to 100ms.
+func waitForLog(t *testing.T, logs *syncBuffer, want string) {
+	t.Helper()
+	for deadline := time.Now().Add(2 * time.Second); !strings.Contains(logs.String(), want); {
+		if time.Now().After(deadline) {
+			t.Errorf("log has no %s in:\n%s", want, logs)
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func assertPhases(t *testing.T, logs string) {
@@ -489,10 +500,7 @@ func TestSIGTERMUnderLoadLosesNoRequest(t *testing.T) {
 func TestSecondSignalExitsAtOnce(t *testing.T) {
 	p := startBinary(t, "DRAIN_DELAY=60s")
 	p.cmd.Process.Signal(syscall.SIGTERM)
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(p.stdout.String(), "shutdown: draining") && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitForLog(t, p.stdout, "shutdown: draining")
 	t0 := time.Now()
 	p.cmd.Process.Signal(syscall.SIGINT)
 	code := p.waitExit(t, 5*time.Second)
