@@ -129,8 +129,9 @@ func startDockerd(ctx context.Context, dir, client string) (*Docker, error) {
 	)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// Its own process group, so a Ctrl-C on `go test` reaches us first and
-	// Close can stop it in order.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Close can stop it in order; Pdeathsig, so that a test binary killed
+	// before Close (a -timeout panic) does not leave the daemon running.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
 		return nil, fmt.Errorf("airgap: start dockerd: %w", err)
