@@ -64,7 +64,7 @@ type ControlPlane struct {
 	Dir        string // state: etcd data, certificates, keys, logs, kubeconfig
 	URL        string // https://127.0.0.1:<port>
 	Kubeconfig string // admin kubeconfig (system:masters, via a bearer token)
-	CAFile     string // PEM bundle that verifies the API server's certificate
+	CAFile     string // the CA (PEM) that signed the API server's certificate
 
 	token string
 	procs []*process
@@ -172,16 +172,18 @@ func (cp *ControlPlane) start(ctx context.Context, o options) error {
 		return err
 	}
 	cp.URL = "https://127.0.0.1:" + strconv.Itoa(apiPort)
-	cp.CAFile = filepath.Join(certDir, "apiserver.crt")
 
 	// The certificate appears a moment after the process starts; until then
 	// nothing can be verified, and skipping verification is not an option.
-	client, err := waitForCA(ctx, api, cp.CAFile, o.readyTimeout)
+	client, err := waitForCA(ctx, api, filepath.Join(certDir, "apiserver.crt"), o.readyTimeout)
 	if err != nil {
 		return err
 	}
 	if err := waitHTTP(ctx, api, client, cp.URL+"/readyz", cp.token, o.readyTimeout); err != nil {
 		return fmt.Errorf("kube-apiserver did not become ready: %w", err)
+	}
+	if err := cp.writeCA(filepath.Join(certDir, "apiserver.crt")); err != nil {
+		return err
 	}
 	if err := cp.writeKubeconfig(); err != nil {
 		return err
@@ -400,6 +402,40 @@ func (cp *ControlPlane) writeServiceAccountKeys() (keyFile, pubFile string, err 
 		return "", "", fmt.Errorf("write service-account public key: %w", err)
 	}
 	return keyFile, pubFile, nil
+}
+
+// writeCA extracts the CA from the serving certificate chain that
+// kube-apiserver generated (leaf first, then its self-signed CA). Clients
+// and the controller manager's root-ca-file must get the CA alone: the
+// ClusterTrustBundle publisher refuses a bundle that holds a leaf.
+func (cp *ControlPlane) writeCA(chainFile string) error {
+	chain, err := os.ReadFile(chainFile)
+	if err != nil {
+		return fmt.Errorf("read API server certificate: %w", err)
+	}
+	var ca []byte
+	for rest := chain; ; {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return fmt.Errorf("parse %s: %w", chainFile, err)
+		}
+		if c.IsCA {
+			ca = append(ca, pem.EncodeToMemory(b)...)
+		}
+	}
+	if len(ca) == 0 {
+		return fmt.Errorf("%s holds no CA certificate", chainFile)
+	}
+	cp.CAFile = filepath.Join(cp.Dir, "pki", "ca.crt")
+	if err := os.WriteFile(cp.CAFile, ca, 0o644); err != nil {
+		return fmt.Errorf("write CA: %w", err)
+	}
+	return nil
 }
 
 func (cp *ControlPlane) writeKubeconfig() error {

@@ -185,6 +185,21 @@ func TestStartServesTheAPI(t *testing.T) {
 		time.Sleep(250 * time.Millisecond)
 	}
 
+	// ...and the CA that Pods trust is the API server's CA alone.
+	for i := 0; ; i++ {
+		out, err = cp.Kubectl(ctx, "get", "configmap", "kube-root-ca.crt", "-n", "probe", "-o", `jsonpath={.data.ca\.crt}`).Output()
+		if err == nil {
+			break
+		}
+		if i == 120 {
+			t.Fatalf("no kube-root-ca.crt ConfigMap after 30s: %v", err)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if string(out) != string(pem) {
+		t.Errorf("kube-root-ca.crt holds %q, want the CA %q", out, pem)
+	}
+
 	if err := cp.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}

@@ -460,6 +460,11 @@ func checkRollout(t *testing.T, ctx context.Context, cp *controlplane.ControlPla
 		if len(pods) == 2 && replicas == 2 {
 			break
 		}
+		// A Pod refused at admission shows up as a FailedCreate event on
+		// the ReplicaSet; no point waiting for the deadline then.
+		if refused := failedCreates(t, ctx, cp, ns); refused != "" {
+			t.Fatalf("the ReplicaSet's Pods were refused:\n%s", refused)
+		}
 		if time.Now().After(deadline) {
 			events, _ := run(cp.Kubectl(ctx, "get", "events", "--namespace="+ns))
 			t.Fatalf("after 3m: %d Pods, Deployment replicas %v; want 2 and 2 (HPA minReplicas). Events:\n%s\nkube-controller-manager log:\n%s",
@@ -489,14 +494,21 @@ func checkRollout(t *testing.T, ctx context.Context, cp *controlplane.ControlPla
 			t.Errorf("Pod %s got a volume %v: no service-account token should be mounted", pname, v)
 		}
 	}
-	events, err := run(cp.Kubectl(ctx, "get", "events", "--namespace="+ns, "--field-selector=reason=FailedCreate", "-o", "name"))
+	if refused := failedCreates(t, ctx, cp, ns); refused != "" {
+		t.Errorf("Pods refused at admission:\n%s", refused)
+	}
+	t.Logf("ReplicaSet %v created %d Pods with image %s; HPA set replicas to %v", lookup(rs[0], "metadata", "name"), len(pods), image, replicas)
+}
+
+// failedCreates lists the messages of FailedCreate events in ns, one a line.
+func failedCreates(t *testing.T, ctx context.Context, cp *controlplane.ControlPlane, ns string) string {
+	t.Helper()
+	out, err := run(cp.Kubectl(ctx, "get", "events", "--namespace="+ns, "--field-selector=reason=FailedCreate",
+		"-o", "jsonpath={range .items[*]}{.message}{\"\\n\"}{end}"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.TrimSpace(events) != "" {
-		t.Errorf("FailedCreate events (Pods refused at admission): %s", events)
-	}
-	t.Logf("ReplicaSet %v created %d Pods with image %s; HPA set replicas to %v", lookup(rs[0], "metadata", "name"), len(pods), image, replicas)
+	return strings.TrimSpace(out)
 }
 
 func listObjects(ctx context.Context, cp *controlplane.ControlPlane, ns, what string) ([]object, error) {
