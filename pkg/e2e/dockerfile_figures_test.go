@@ -51,6 +51,7 @@ func TestDockerfileFigures(t *testing.T) {
 	}
 	dfCleanupImages(t, d, all...)
 
+	loadStart := dfLoadAvg()
 	// Base images are pulled once up front: "cold" means no build cache, not a cold network.
 	for _, img := range []string{goImage, h.Base} {
 		if _, err := run(d.Command(ctx, "pull", img)); err != nil {
@@ -96,7 +97,7 @@ func TestDockerfileFigures(t *testing.T) {
 	koRef, koCold := ko("ko")
 	t.Logf("cold: single-stage %s, multi-stage %s, ko %s", singleCold, multiCold, koCold)
 
-	report, err := imagecompare.Compare(ctx, []string{"single-stage=" + singleRef, "multi-stage=" + multiRef, "ko=" + koRef}, imagecompare.DefaultIgnoredEnv,
+	report, err := imagecompare.Compare(ctx, []string{"ko=" + koRef, "multi-stage=" + multiRef, "single-stage=" + singleRef}, imagecompare.DefaultIgnoredEnv,
 		imagecompare.WithRecompression(dfRegzipLevel))
 	if err != nil {
 		t.Fatal(err)
@@ -126,6 +127,7 @@ func TestDockerfileFigures(t *testing.T) {
 	singleWarm, _ := build(tags["single-warm"], "single-stage")
 	t.Logf("warm: single-stage %s, multi-stage %s, ko %s", singleWarm, multiWarm, koWarm)
 
+	koF, multi, single := report.Images[0], report.Images[1], report.Images[2]
 	dockerVersion, _ := run(d.Command(ctx, "version", "--format", "{{.Server.Version}}"))
 	var md bytes.Buffer
 	sec := func(d time.Duration) string { return fmt.Sprintf("%.1f s", d.Seconds()) }
@@ -138,14 +140,17 @@ func TestDockerfileFigures(t *testing.T) {
 	fmt.Fprintf(&md, "Measured %s on %s with Go %s, Docker %s (BuildKit, vfs storage), by `%s=DIR go test -run TestDockerfileFigures ./pkg/e2e`. Bases are the offline stand-ins (golang: this machine's toolchain + busybox; distroless/static: pkg/airgap's).\n\n",
 		time.Now().UTC().Format("2006-01-02"), dfHostArch(t), strings.TrimPrefix(dfGoVersion(t), "go"), strings.TrimSpace(dockerVersion), figuresEnv)
 	fmt.Fprintf(&md, "| | single-stage | multi-stage Dockerfile | ko |\n|---|---|---|---|\n")
-	fmt.Fprintf(&md, "| compressed size, as pushed | %s | %s | %s |\n", imagecompare.MB(report.Images[0].CompressedBytes), imagecompare.MB(report.Images[1].CompressedBytes), imagecompare.MB(report.Images[2].CompressedBytes))
-	fmt.Fprintf(&md, "| all layers re-gzipped at -%d (same encoder) | %s | %s | %s |\n", dfRegzipLevel, imagecompare.MB(report.Images[0].GzipBytes), imagecompare.MB(report.Images[1].GzipBytes), imagecompare.MB(report.Images[2].GzipBytes))
-	fmt.Fprintf(&md, "| uncompressed size | %s | %s | %s |\n", imagecompare.MB(report.Images[0].UncompressedBytes), imagecompare.MB(report.Images[1].UncompressedBytes), imagecompare.MB(report.Images[2].UncompressedBytes))
-	fmt.Fprintf(&md, "| layers | %d | %d | %d |\n", report.Images[0].Layers, report.Images[1].Layers, report.Images[2].Layers)
+	fmt.Fprintf(&md, "| compressed size, as pushed | %s | %s | %s |\n", imagecompare.MB(single.CompressedBytes), imagecompare.MB(multi.CompressedBytes), imagecompare.MB(koF.CompressedBytes))
+	fmt.Fprintf(&md, "| all layers re-gzipped at -%d (same encoder) | %s | %s | %s |\n", dfRegzipLevel, imagecompare.MB(single.GzipBytes), imagecompare.MB(multi.GzipBytes), imagecompare.MB(koF.GzipBytes))
+	fmt.Fprintf(&md, "| uncompressed size | %s | %s | %s |\n", imagecompare.MB(single.UncompressedBytes), imagecompare.MB(multi.UncompressedBytes), imagecompare.MB(koF.UncompressedBytes))
+	fmt.Fprintf(&md, "| layers | %d | %d | %d |\n", single.Layers, multi.Layers, koF.Layers)
 	fmt.Fprintf(&md, "| cold build (empty build cache) | %s | %s | %s |\n", sec(singleCold), sec(multiCold), sec(koCold))
 	fmt.Fprintf(&md, "| warm rebuild after a one-line change | %s | %s | %s |\n", sec(singleWarm), sec(multiWarm), sec(koWarm))
 	fmt.Fprintf(&md, "| digest, second build of the same commit | | %s (`--no-cache`) | %s |\n", same(digest(multiRef), digest(multiAgain)), same(digest(koRef), digest(koRef2)))
 	fmt.Fprintf(&md, "| same, both with `SOURCE_DATE_EPOCH=%s` | | %s | |\n\n", ct, same(digest(sde1), digest(sde2)))
+	fmt.Fprintf(&md, "Exact bytes, multi-stage vs ko: as pushed %d vs %d, re-gzipped %d vs %d, uncompressed %d vs %d. Single-stage / multi-stage: %.1fx as pushed, %.1fx uncompressed. Load average while measuring: %s (other builds shared the 2 cores).\n\n",
+		multi.CompressedBytes, koF.CompressedBytes, multi.GzipBytes, koF.GzipBytes, multi.UncompressedBytes, koF.UncompressedBytes,
+		float64(single.CompressedBytes)/float64(multi.CompressedBytes), float64(single.UncompressedBytes)/float64(multi.UncompressedBytes), loadStart)
 	if err := imagecompare.WriteMarkdown(&md, report); err != nil {
 		t.Fatal(err)
 	}
@@ -163,6 +168,9 @@ func TestDockerfileFigures(t *testing.T) {
 		}
 	}
 	t.Logf("figures written to %s:\n%s", outDir, md.String())
+	if len(report.Verdict.Outcomes) != 2 || !report.Verdict.Outcomes[0].SameOutcome {
+		t.Errorf("multi-stage vs ko: %+v", report.Verdict.Outcomes)
+	}
 	if digest(koRef) != digest(koRef2) {
 		t.Errorf("ko digests differ across two builds of one commit: %s vs %s", koRef, koRef2)
 	}
@@ -173,6 +181,19 @@ func dfShort(d string) string {
 		return d[:19]
 	}
 	return d
+}
+
+// dfLoadAvg is /proc/loadavg's 1, 5 and 15 minute averages, or "unknown".
+func dfLoadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func dfCommitTime(t *testing.T, dir string) string {

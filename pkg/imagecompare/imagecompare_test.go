@@ -405,6 +405,28 @@ func TestOpenBadInput(t *testing.T) {
 	}
 }
 
+func TestJudgeOutcomes(t *testing.T) {
+	img := func(name, bin, user string) *Facts {
+		return &Facts{Name: name, EntrypointSHA256: sum(bin), UserResolved: user, Entrypoint: []string{"/ko-app/hello"}, Base: Base{Digest: sum("base")}}
+	}
+	v := Judge([]*Facts{img("ko", "b", "65532:65532"), img("multi", "b", "65532:65532"), img("single", "b", "0:0")}, nil)
+	if v.SameOutcome || len(v.Outcomes) != 2 || !v.Outcomes[0].SameOutcome || v.Outcomes[1].SameOutcome {
+		t.Fatalf("verdict %+v", v)
+	}
+	if got := strings.Join(v.Outcomes[1].Differences, ";"); !strings.Contains(got, "user (uid:gid): ko 65532:65532, single 0:0") {
+		t.Errorf("single's differences: %s", got)
+	}
+	var md bytes.Buffer
+	if err := WriteMarkdown(&md, Report{Images: []*Facts{img("ko", "b", "1:1"), img("multi", "b", "1:1"), img("single", "c", "1:1")}, Verdict: v}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"- multi: **same outcome**", "- single: **different outcome**", "  - user (uid:gid)"} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md.String())
+		}
+	}
+}
+
 func TestRender(t *testing.T) {
 	fs := []*Facts{
 		{Name: "single", CompressedBytes: 300e6, UncompressedBytes: 900e6, EntrypointSHA256: sum("a")},

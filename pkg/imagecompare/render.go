@@ -121,9 +121,23 @@ func WriteMarkdown(w io.Writer, r Report) error {
 	row("SBOM", func(f *Facts) string { return f.SBOM })
 
 	b.WriteString("\n")
-	if r.Verdict.SameOutcome {
+	switch {
+	case len(r.Verdict.Outcomes) > 1:
+		// Several images: one verdict each, against the first.
+		fmt.Fprintf(&b, "**Verdict** (runtime contract: binary bytes, user, entrypoint, env, workdir, ports, base; each against %s):\n\n", r.Images[0].Name)
+		for _, o := range r.Verdict.Outcomes {
+			if o.SameOutcome {
+				fmt.Fprintf(&b, "- %s: **same outcome**\n", o.Name)
+				continue
+			}
+			fmt.Fprintf(&b, "- %s: **different outcome**\n", o.Name)
+			for _, d := range o.Differences {
+				fmt.Fprintf(&b, "  - %s\n", d)
+			}
+		}
+	case r.Verdict.SameOutcome:
 		b.WriteString("**Verdict: same outcome** (binary bytes, user, entrypoint, env, workdir, ports and base agree)\n")
-	} else {
+	default:
 		b.WriteString("**Verdict: different outcome**\n\n")
 		for _, d := range r.Verdict.Differences {
 			fmt.Fprintf(&b, "- %s\n", d)

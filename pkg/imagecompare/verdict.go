@@ -13,6 +13,16 @@ type Verdict struct {
 	Differences []string `json:"differences"`
 	// Notes are differences that do not change what runs (size, layers, file count).
 	Notes []string `json:"notes"`
+	// Outcomes is the verdict for each image after the first, against the first.
+	Outcomes []Outcome `json:"outcomes"`
+}
+
+// Outcome is one image's verdict against the reference (the first image).
+type Outcome struct {
+	Name        string   `json:"name"`
+	Reference   string   `json:"reference"`
+	SameOutcome bool     `json:"sameOutcome"`
+	Differences []string `json:"differences"`
 }
 
 // DefaultIgnoredEnv are variables that differ by build tool but that the program does not read: ko sets
@@ -30,6 +40,7 @@ func Judge(facts []*Facts, ignoreEnv []string) Verdict {
 	}
 	ref := facts[0]
 	for _, f := range facts[1:] {
+		first := len(v.Differences)
 		diff := func(what, a, b string) {
 			if a != b {
 				v.Differences = append(v.Differences, fmt.Sprintf("%s: %s %s, %s %s", what, ref.Name, show(a), f.Name, show(b)))
@@ -68,6 +79,8 @@ func Judge(facts []*Facts, ignoreEnv []string) Verdict {
 		note("files", ref.Files, f.Files)
 		note("shells", ref.Shells, f.Shells)
 		note("setuid/setgid files", ref.Setuid, f.Setuid)
+		own := slices.Clone(v.Differences[first:])
+		v.Outcomes = append(v.Outcomes, Outcome{Name: f.Name, Reference: ref.Name, SameOutcome: len(own) == 0, Differences: own})
 	}
 	v.SameOutcome = len(v.Differences) == 0
 	return v
