@@ -195,6 +195,18 @@ func TestDockerfileReference(t *testing.T) {
 		t.Errorf("ko image (%d bytes at gzip -%d) is more than 1%% larger than the Dockerfile image (%d bytes)", ko.GzipBytes, dfRegzipLevel, df.GzipBytes)
 	}
 
+	// And the command users run, end to end: it must print the verdict and exit 0 under -strict.
+	bin := filepath.Join(t.TempDir(), "imagecompare")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/imagecompare")
+	build.Dir = repoRoot(t)
+	if _, err := run(build); err != nil {
+		t.Fatal(err)
+	}
+	out, err := run(exec.CommandContext(ctx, bin, "-strict", "-regzip", strconv.Itoa(dfRegzipLevel), "ko="+koRef, "dockerfile="+multiRef))
+	if err != nil || !strings.Contains(out, "Verdict: same outcome") {
+		t.Errorf("cmd/imagecompare -strict: %v\n%s", err, out)
+	}
+
 	// The seed article's "before": one stage with the toolchain and the sources.
 	dur, err = dfDockerBuild(ctx, d, src, singleTag, "single-stage", args...)
 	if err != nil {
