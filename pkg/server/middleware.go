@@ -79,8 +79,8 @@ func (s *Server) edgeMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 		elapsed := time.Since(start)
 
 		route := c.Path()
-		if res.Status == http.StatusNotFound && !isRoute(route) {
-			route = "unmatched" // keeps scanners from creating a series per path
+		if route == "" {
+			route = "unmatched" // no route template: keeps scanners from creating a series per path
 		}
 		s.metrics.observe(route, req.Method, res.Status, elapsed)
 		if quietPath(route) {
@@ -91,7 +91,7 @@ func (s *Server) edgeMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 			level = slog.LevelError
 		}
 		s.log.LogAttrs(req.Context(), level, "request",
-			slog.String("request_id", h.Get(echo.HeaderXRequestID)),
+			slog.String("request_id", requestID(c)),
 			slog.String("method", req.Method),
 			slog.String("path", req.URL.Path),
 			slog.Int("status", res.Status),
@@ -104,14 +104,6 @@ func (s *Server) edgeMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 
 func requestID(c echo.Context) string {
 	return c.Response().Header().Get(echo.HeaderXRequestID)
-}
-
-func isRoute(path string) bool {
-	switch path {
-	case "/hello", "/healthz", "/readyz", "/version", "/metrics":
-		return true
-	}
-	return false
 }
 
 // recoverMiddleware turns a panic into a 500 and logs it with its stack;
