@@ -76,7 +76,8 @@ func (s *Server) edgeMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			c.Error(err)
 		}
-		elapsed := time.Since(start)
+		end := time.Now()
+		elapsed := end.Sub(start)
 
 		route := c.Path()
 		if route == "" {
@@ -90,14 +91,23 @@ func (s *Server) edgeMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 		if res.Status >= http.StatusInternalServerError {
 			level = slog.LevelError
 		}
-		s.log.LogAttrs(req.Context(), level, "request",
-			slog.String("request_id", requestID(c)),
-			slog.String("method", req.Method),
-			slog.String("path", req.URL.Path),
-			slog.Int("status", res.Status),
-			slog.Duration("latency", elapsed),
-			slog.Int64("bytes", res.Size),
-		)
+		// Built by hand rather than with LogAttrs: the access log has no
+		// use for the caller's PC, which LogAttrs spends about a fifth of
+		// the line's cost finding (runtime.Callers), and the end time is
+		// already known.
+		ctx := req.Context()
+		if h := s.log.Handler(); h.Enabled(ctx, level) {
+			r := slog.NewRecord(end, level, "request", 0)
+			r.AddAttrs(
+				slog.String("request_id", requestID(c)),
+				slog.String("method", req.Method),
+				slog.String("path", req.URL.Path),
+				slog.Int("status", res.Status),
+				slog.Duration("latency", elapsed),
+				slog.Int64("bytes", res.Size),
+			)
+			_ = h.Handle(ctx, r) // a failed log write cannot be reported anywhere better
+		}
 		return nil
 	}
 }

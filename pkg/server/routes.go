@@ -21,7 +21,12 @@ func (s *Server) addRoutes() {
 
 	s.perRoute = []echo.MiddlewareFunc{
 		s.recoverMiddleware(),
-		middleware.BodyLimit(formatBytes(s.bodyLimit)),
+		middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
+			Limit: formatBytes(s.bodyLimit),
+			// A request without a body (net/http's NoBody: most GETs) has
+			// nothing to limit; skipping saves a pool round trip.
+			Skipper: func(c echo.Context) bool { b := c.Request().Body; return b == nil || b == http.NoBody },
+		}),
 		deadlineMiddleware(s.requestTimeout),
 	}
 	handle := s.handle
