@@ -76,7 +76,7 @@ func run(args []string, out io.Writer) error {
 	}
 	hello, bare := &servers[0], &servers[1]
 	fmt.Fprintf(out, "hellobench: %d rounds x %s, %d connections, GET /hello, load generator in this process\n\n", s.rounds, s.duration, s.concurrency)
-	fmt.Fprintf(out, "%-6s %-6s %10s %9s %9s %8s\n", "round", "server", "req/s", "p50", "p99", "errors")
+	fmt.Fprintf(out, "%-6s %-6s %10s %9s %9s %8s %12s %6s\n", "round", "server", "req/s", "p50", "p99", "errors", "server CPU", "idle")
 
 	var rpsRatios, p99Ratios []float64
 	for r := range s.rounds {
@@ -91,7 +91,8 @@ func run(args []string, out io.Writer) error {
 				return fmt.Errorf("round %d, %s: %w", r+1, srv.name, err)
 			}
 			results[srv.name] = res
-			fmt.Fprintf(out, "%-6d %-6s %10.0f %9s %9s %8d\n", r+1, srv.name, res.rps, round(res.p50), round(res.p99), res.errors)
+			fmt.Fprintf(out, "%-6d %-6s %10.0f %9s %9s %8d %8.1fµs/r %5.0f%%\n", r+1, srv.name, res.rps, round(res.p50), round(res.p99), res.errors,
+				float64(res.cpuPerReq)/float64(time.Microsecond), 100*res.idle)
 		}
 		rpsRatios = append(rpsRatios, results["hello"].rps/results["bare"].rps)
 		p99Ratios = append(p99Ratios, float64(results["hello"].p99)/float64(results["bare"].p99))
@@ -199,6 +200,11 @@ type loadResult struct {
 	rps      float64
 	p50, p99 time.Duration
 	errors   int
+	// cpuPerReq is the server process's CPU time (user+system) per
+	// request, and idle the share of the machine's CPU left idle: together
+	// they say whether a ratio comes from work or from waiting.
+	cpuPerReq time.Duration
+	idle      float64
 }
 
 func (s *server) load(set settings) (loadResult, error) {
@@ -222,7 +228,81 @@ func (s *server) load(set settings) (loadResult, error) {
 			return loadResult{}, err
 		}
 	}
-	return loadFor(p.addr, set.concurrency, set.duration)
+	cpu0, err := processCPU(p.cmd.Process.Pid)
+	if err != nil {
+		return loadResult{}, err
+	}
+	busy0, total0, err := machineCPU()
+	if err != nil {
+		return loadResult{}, err
+	}
+	res, err := loadFor(p.addr, set.concurrency, set.duration)
+	if err != nil {
+		return loadResult{}, err
+	}
+	cpu1, err := processCPU(p.cmd.Process.Pid)
+	if err != nil {
+		return loadResult{}, err
+	}
+	busy1, total1, err := machineCPU()
+	if err != nil {
+		return loadResult{}, err
+	}
+	res.cpuPerReq = time.Duration(float64(cpu1-cpu0) / (res.rps * set.duration.Seconds()))
+	if total1 > total0 {
+		res.idle = 1 - float64(busy1-busy0)/float64(total1-total0)
+	}
+	return res, nil
+}
+
+// clockTick is USER_HZ, the unit of /proc CPU times: 100 on every Linux
+// architecture Go supports (reading it needs sysconf, which needs cgo).
+const clockTick = 10 * time.Millisecond
+
+// processCPU is the user+system CPU time pid has used so far.
+func processCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name in parentheses may hold spaces; fields after it
+	// start at the state, field 3, so utime (14) and stime (15) are 11, 12.
+	_, rest, ok := bytes.Cut(b, []byte(") "))
+	f := strings.Fields(string(rest))
+	if !ok || len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+	}
+	return time.Duration(utime+stime) * clockTick, nil
+}
+
+// machineCPU is the busy and total CPU ticks of the whole machine so far.
+func machineCPU() (busy, total int64, err error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, err
+	}
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	f := strings.Fields(string(line))
+	if len(f) < 5 || f[0] != "cpu" {
+		return 0, 0, errors.New("/proc/stat: no cpu line")
+	}
+	var idle int64
+	for i, v := range f[1:] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("/proc/stat: %w", err)
+		}
+		total += n
+		if i == 3 || i == 4 { // idle, iowait
+			idle += n
+		}
+	}
+	return total - idle, total, nil
 }
 
 // loadFor keeps concurrency connections busy for d, one request at a
