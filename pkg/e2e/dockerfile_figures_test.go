@@ -40,9 +40,9 @@ func TestDockerfileFigures(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Minute)
 	defer cancel()
 	src := dfClone(t)
-	stamp := dfStamp(t, src)
+	want := dfStamp(t, src)
 	goImage := dfGoImage(t, h)
-	args := dfBuildArgs(t, goImage, h.Base, stamp)
+	args := dfBuildArgs(t, goImage, h.Base, want)
 	repo := h.Registry.Host() + "/figures"
 	tags := map[string]string{}
 	for _, n := range []string{"single", "multi", "multi-again", "multi-sde1", "multi-sde2", "multi-warm", "single-warm"} {

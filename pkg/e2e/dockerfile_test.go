@@ -4,9 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -140,14 +137,14 @@ func TestDockerfileReference(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
 	src := dfClone(t)
-	stamp := dfStamp(t, src)
+	want := dfStamp(t, src)
 	goImage := dfGoImage(t, h)
 	repo := h.Registry.Host() + "/dockerfile-e2e"
 
 	koRef, koTime := dfKoBuild(t, ctx, h.Ko(src), repo+"/ko", nil)
 	t.Logf("ko build: %s in %s", koRef, koTime.Round(time.Millisecond))
 
-	args := dfBuildArgs(t, goImage, h.Base, stamp)
+	args := dfBuildArgs(t, goImage, h.Base, want)
 	multiTag, singleTag := repo+"/multi-stage:test", repo+"/single-stage:test"
 	dfCleanupImages(t, d, multiTag, singleTag)
 	dur, err := dfDockerBuild(ctx, d, src, multiTag, "", args...)
@@ -157,7 +154,7 @@ func TestDockerfileReference(t *testing.T) {
 	t.Logf("docker build (multi-stage): %s", dur.Round(time.Millisecond))
 	multiRef := dfPush(t, ctx, d, multiTag)
 
-	dfRunLikeKo(t, ctx, d, multiTag, stamp)
+	runLikeUsers(t, ctx, d, multiTag, want)
 
 	// Re-gzipping both at one level compares what the images hold rather than each tool's encoder setting: ko
 	// gzips layers at level 1 (go-containerregistry's default), docker push at its own default.
@@ -295,12 +292,9 @@ func dfClone(t *testing.T) string {
 	return dir
 }
 
-// gitStamp holds what .ko.yaml's templates resolve to for a clean checkout.
-type gitStamp struct{ Version, Commit, Date string }
-
 // dfStamp computes ko's {{.Git.Tag}}, {{.Git.FullCommit}} and {{.Git.CommitDate}} the way ko does (nearest tag or
 // v0.0.0; the committer date in UTC, RFC 3339).
-func dfStamp(t *testing.T, dir string) gitStamp {
+func dfStamp(t *testing.T, dir string) stamp {
 	t.Helper()
 	git := func(args ...string) (string, error) {
 		cmd := exec.Command("git", args...)
@@ -324,7 +318,7 @@ func dfStamp(t *testing.T, dir string) gitStamp {
 	if err != nil || version == "" {
 		version = "v0.0.0"
 	}
-	return gitStamp{Version: version, Commit: commit, Date: time.Unix(sec, 0).UTC().Format(time.RFC3339)}
+	return stamp{Version: version, Commit: commit, Date: time.Unix(sec, 0).UTC().Format(time.RFC3339)}
 }
 
 var (
@@ -366,7 +360,7 @@ func dfGoProxy(t *testing.T) string {
 	return dfProxy
 }
 
-func dfBuildArgs(t *testing.T, goImage, base string, s gitStamp) []string {
+func dfBuildArgs(t *testing.T, goImage, base string, s stamp) []string {
 	return []string{
 		"--build-arg", "GO_IMAGE=" + goImage,
 		"--build-arg", "BASE_IMAGE=" + base,
@@ -448,83 +442,4 @@ func dfCleanupImages(t *testing.T, d *airgap.Docker, tags ...string) {
 			t.Logf("cleanup: %v", err)
 		}
 	})
-}
-
-// dfRunLikeKo runs the image as the ko image is run: read-only, no capabilities, no privilege escalation, host
-// network on a free port; it must answer /hello and /version and exit 0 on docker stop.
-func dfRunLikeKo(t *testing.T, ctx context.Context, d *airgap.Docker, image string, s gitStamp) {
-	t.Helper()
-	port := dfFreePort(t)
-	id, err := run(d.Command(ctx, "run", "--detach", "--network", "host", "--read-only", "--cap-drop", "ALL",
-		"--security-opt", "no-new-privileges", "--env", "PORT="+port, image))
-	if err != nil {
-		t.Fatal(err)
-	}
-	id = strings.TrimSpace(id)
-	defer func() { _, _ = run(d.Command(context.Background(), "rm", "--force", id)) }()
-
-	base := "http://127.0.0.1:" + port
-	body, err := dfGet(ctx, base+"/hello", 60*time.Second)
-	if err != nil {
-		logs, _ := d.Command(ctx, "logs", id).CombinedOutput()
-		t.Fatalf("GET /hello: %v\ncontainer logs:\n%s", err, logs)
-	}
-	if strings.TrimSpace(body) != "Hello!" {
-		t.Errorf("GET /hello = %q, want Hello!", body)
-	}
-	if v, err := dfGet(ctx, base+"/version", 5*time.Second); err != nil || !strings.Contains(v, s.Commit) {
-		t.Errorf("GET /version = %q, %v; want commit %s", v, err, s.Commit)
-	}
-	start := time.Now()
-	if _, err := run(d.Command(ctx, "stop", "--time", "30", id)); err != nil {
-		t.Fatal(err)
-	}
-	code, err := run(d.Command(ctx, "inspect", "--format", "{{.State.ExitCode}}", id))
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs, _ := d.Command(ctx, "logs", id).CombinedOutput()
-	if strings.TrimSpace(code) != "0" {
-		t.Errorf("container exited %s after docker stop, want 0; logs:\n%s", strings.TrimSpace(code), logs)
-	}
-	t.Logf("docker stop: exit %s after %s", strings.TrimSpace(code), time.Since(start).Round(time.Millisecond))
-}
-
-func dfFreePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-}
-
-// dfGet polls url until it answers 200 or the wait is over.
-func dfGet(ctx context.Context, url string, wait time.Duration) (string, error) {
-	deadline := time.Now().Add(wait)
-	client := &http.Client{Timeout: 2 * time.Second}
-	var last error
-	for time.Now().Before(deadline) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return "", err
-		}
-		resp, err := client.Do(req)
-		if err == nil {
-			b, rerr := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK && rerr == nil {
-				return string(b), nil
-			}
-			err = fmt.Errorf("status %d: %s", resp.StatusCode, b)
-		}
-		last = err
-		select {
-		case <-ctx.Done():
-			return "", ctx.Err()
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
-	return "", fmt.Errorf("no 200 within %s: %w", wait, last)
 }
