@@ -228,11 +228,7 @@ func (s *server) load(set settings) (loadResult, error) {
 			return loadResult{}, err
 		}
 	}
-	cpu0, err := processCPU(p.cmd.Process.Pid)
-	if err != nil {
-		return loadResult{}, err
-	}
-	busy0, total0, err := machineCPU()
+	before, err := sampleCPU(p.cmd.Process.Pid)
 	if err != nil {
 		return loadResult{}, err
 	}
@@ -240,19 +236,31 @@ func (s *server) load(set settings) (loadResult, error) {
 	if err != nil {
 		return loadResult{}, err
 	}
-	cpu1, err := processCPU(p.cmd.Process.Pid)
+	after, err := sampleCPU(p.cmd.Process.Pid)
 	if err != nil {
 		return loadResult{}, err
 	}
-	busy1, total1, err := machineCPU()
-	if err != nil {
-		return loadResult{}, err
-	}
-	res.cpuPerReq = time.Duration(float64(cpu1-cpu0) / (res.rps * set.duration.Seconds()))
-	if total1 > total0 {
-		res.idle = 1 - float64(busy1-busy0)/float64(total1-total0)
+	res.cpuPerReq = time.Duration(float64(after.process-before.process) / (res.rps * set.duration.Seconds()))
+	if after.total > before.total {
+		res.idle = 1 - float64(after.busy-before.busy)/float64(after.total-before.total)
 	}
 	return res, nil
+}
+
+// cpuSample is the CPU a process and the whole machine have used so far.
+type cpuSample struct {
+	process     time.Duration
+	busy, total int64 // machine ticks
+}
+
+func sampleCPU(pid int) (cpuSample, error) {
+	var s cpuSample
+	var err error
+	if s.process, err = processCPU(pid); err != nil {
+		return s, err
+	}
+	s.busy, s.total, err = machineCPU()
+	return s, err
 }
 
 // clockTick is USER_HZ, the unit of /proc CPU times: 100 on every Linux
