@@ -46,7 +46,7 @@ func TestDockerRun(t *testing.T) {
 		}
 	})
 
-	runLikeUsers(t, ctx, d, tag.String(), wantStamp(t, b))
+	runLikeUsers(t, ctx, d, tag.String(), koStamp(t, repoRoot(t), b.Commit, b.Dirty))
 }
 
 // runLikeUsers runs image the way the README tells users to, locked down:

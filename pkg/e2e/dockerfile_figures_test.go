@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -40,7 +41,7 @@ func TestDockerfileFigures(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Minute)
 	defer cancel()
 	src := dfClone(t)
-	want := dfStamp(t, src)
+	want := koStamp(t, src, "HEAD", false)
 	goImage := dfGoImage(t, h)
 	args := dfBuildArgs(t, goImage, h.Base, want)
 	repo := h.Registry.Host() + "/figures"
@@ -82,15 +83,8 @@ func TestDockerfileFigures(t *testing.T) {
 	gocache := t.TempDir()
 	ko := func(repoName string) (string, time.Duration) {
 		k := h.Ko(src)
-		k.DockerRepo = repo + "/" + repoName
-		k.Env, k.Bin = []string{"GOCACHE=" + gocache}, koBin
-		cmd := k.Command(ctx, "build", "--bare", "--platform=linux/"+dfHostArch(t), "./cmd/hello")
-		start := time.Now()
-		out, err := run(cmd)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return strings.TrimSpace(out), time.Since(start)
+		k.Bin = koBin
+		return dfKoBuild(t, ctx, k, repo+"/"+repoName, []string{"GOCACHE=" + gocache})
 	}
 
 	prune()
@@ -141,7 +135,7 @@ func TestDockerfileFigures(t *testing.T) {
 		return "different (" + dfShort(a) + " vs " + dfShort(b) + ")"
 	}
 	fmt.Fprintf(&md, "Measured %s on %s with Go %s, Docker %s (BuildKit, vfs storage), by `%s=DIR go test -tags figures -run TestDockerfileFigures ./pkg/e2e`. Bases are the offline stand-ins (golang: this machine's toolchain + busybox; distroless/static: pkg/airgap's).\n\n",
-		time.Now().UTC().Format("2006-01-02"), dfHostArch(t), strings.TrimPrefix(dfGoVersion(t), "go"), strings.TrimSpace(dockerVersion), figuresEnv)
+		time.Now().UTC().Format("2006-01-02"), runtime.GOARCH, strings.TrimPrefix(dfGoVersion(t), "go"), strings.TrimSpace(dockerVersion), figuresEnv)
 	fmt.Fprintf(&md, "| | single-stage | multi-stage Dockerfile | ko |\n|---|---|---|---|\n")
 	fmt.Fprintf(&md, "| compressed size, as pushed | %s | %s | %s |\n", imagecompare.MB(single.CompressedBytes), imagecompare.MB(multi.CompressedBytes), imagecompare.MB(koF.CompressedBytes))
 	fmt.Fprintf(&md, "| all layers re-gzipped at -%d (same encoder) | %s | %s | %s |\n", dfRegzipLevel, imagecompare.MB(single.GzipBytes), imagecompare.MB(multi.GzipBytes), imagecompare.MB(koF.GzipBytes))

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -137,7 +138,7 @@ func TestDockerfileReference(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
 	src := dfClone(t)
-	want := dfStamp(t, src)
+	want := koStamp(t, src, "HEAD", false)
 	goImage := dfGoImage(t, h)
 	repo := h.Registry.Host() + "/dockerfile-e2e"
 
@@ -292,35 +293,6 @@ func dfClone(t *testing.T) string {
 	return dir
 }
 
-// dfStamp computes ko's {{.Git.Tag}}, {{.Git.FullCommit}} and {{.Git.CommitDate}} the way ko does (nearest tag or
-// v0.0.0; the committer date in UTC, RFC 3339).
-func dfStamp(t *testing.T, dir string) stamp {
-	t.Helper()
-	git := func(args ...string) (string, error) {
-		cmd := exec.Command("git", args...)
-		cmd.Dir = dir
-		out, err := cmd.Output()
-		return strings.TrimSpace(string(out)), err
-	}
-	commit, err := git("rev-parse", "HEAD")
-	if err != nil {
-		t.Fatalf("git rev-parse: %v", err)
-	}
-	ct, err := git("show", "-s", "--format=%ct", "HEAD")
-	if err != nil {
-		t.Fatalf("git show: %v", err)
-	}
-	sec, err := strconv.ParseInt(ct, 10, 64)
-	if err != nil {
-		t.Fatalf("commit time %q: %v", ct, err)
-	}
-	version, err := git("describe", "--tags", "--abbrev=0")
-	if err != nil || version == "" {
-		version = "v0.0.0"
-	}
-	return stamp{Version: version, Commit: commit, Date: time.Unix(sec, 0).UTC().Format(time.RFC3339)}
-}
-
 var (
 	dfGoOnce  sync.Once
 	dfGoRef   string
@@ -407,22 +379,13 @@ func dfKoBuild(t *testing.T, ctx context.Context, k airgap.Ko, repo string, env 
 	t.Helper()
 	k.DockerRepo = repo
 	k.Env = append(k.Env, env...)
-	cmd := k.Command(ctx, "build", "--bare", "--platform=linux/"+dfHostArch(t), "./cmd/hello")
+	cmd := k.Command(ctx, "build", "--bare", "--platform=linux/"+runtime.GOARCH, "./cmd/hello")
 	start := time.Now()
 	out, err := run(cmd)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return strings.TrimSpace(out), time.Since(start)
-}
-
-func dfHostArch(t *testing.T) string {
-	t.Helper()
-	out, err := exec.Command("go", "env", "GOHOSTARCH").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.TrimSpace(string(out))
 }
 
 // dfCleanupImages removes what the test built once it is done: vfs stores a full copy of every layer.

@@ -299,7 +299,7 @@ func checkBinary(t *testing.T, bin []byte, machine elf.Machine, b *builtImage) {
 	}
 }
 
-// stamp is what /version must serve for the build b, derived from git the
+// stamp is what /version must serve for a build, derived from git the
 // way .ko.yaml's templates do.
 type stamp struct {
 	Version string `json:"version"`
@@ -307,25 +307,33 @@ type stamp struct {
 	Date    string `json:"date"`
 }
 
-func wantStamp(t *testing.T, b *builtImage) stamp {
+// koStamp computes what .ko.yaml's templates stamp for rev in the git
+// checkout dir: {{.Git.Tag}} (the nearest tag, v0.0.0 without one, plus
+// "-dirty" for a dirty tree), {{.Git.FullCommit}} and {{.Git.CommitDate}}
+// (the committer date in UTC, RFC 3339).
+func koStamp(t *testing.T, dir, rev string, dirty bool) stamp {
 	t.Helper()
-	dir := repoRoot(t)
-	ct, err := run(exec.Command("git", "-C", dir, "show", "-s", "--format=%ct", b.Commit))
-	if err != nil {
-		t.Fatal(err)
+	git := func(args ...string) string {
+		out, err := run(exec.Command("git", append([]string{"-C", dir}, args...)...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(out)
 	}
-	sec, err := strconv.ParseInt(strings.TrimSpace(ct), 10, 64)
+	commit := git("rev-parse", rev)
+	ct := git("show", "-s", "--format=%ct", commit)
+	sec, err := strconv.ParseInt(ct, 10, 64)
 	if err != nil {
 		t.Fatalf("commit time %q: %v", ct, err)
 	}
 	version := "v0.0.0" // ko's value when no tag is reachable
-	if tag, err := run(exec.Command("git", "-C", dir, "describe", "--tags", "--abbrev=0", b.Commit)); err == nil {
+	if tag, err := run(exec.Command("git", "-C", dir, "describe", "--tags", "--abbrev=0", commit)); err == nil && strings.TrimSpace(tag) != "" {
 		version = strings.TrimSpace(tag)
 	}
-	if b.Dirty {
+	if dirty {
 		version += "-dirty"
 	}
-	return stamp{Version: version, Commit: b.Commit, Date: time.Unix(sec, 0).UTC().Format(time.RFC3339)}
+	return stamp{Version: version, Commit: commit, Date: time.Unix(sec, 0).UTC().Format(time.RFC3339)}
 }
 
 // checkVersion GETs /version from base and compares it with want.
@@ -386,7 +394,7 @@ func TestArm64BinaryRunsUnderQEMU(t *testing.T) {
 	if body := get(t, base+"/hello"); body != "Hello!" {
 		t.Fatalf("GET /hello = %q, want Hello!", body)
 	}
-	checkVersion(t, base, wantStamp(t, b))
+	checkVersion(t, base, koStamp(t, repoRoot(t), b.Commit, b.Dirty))
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
