@@ -2,6 +2,8 @@ module github.com/kobuilt/hello
 
 go 1.26.3
 
+toolchain go1.27.3
+
 require (
 	github.com/google/go-containerregistry v0.21.7
 	github.com/labstack/echo/v4 v4.16.0
@@ -158,7 +160,7 @@ require (
 	go.yaml.in/yaml/v4 v4.0.0-rc.6 // indirect
 	golang.org/x/crypto v0.57.0 // indirect
 	golang.org/x/mod v0.41.0 // indirect
-	golang.org/x/net v0.59.0 // indirect
+	golang.org/x/net v0.60.0 // indirect
 	golang.org/x/oauth2 v0.37.0 // indirect
 	golang.org/x/sync v0.23.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect

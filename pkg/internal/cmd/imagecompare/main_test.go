@@ -16,7 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
-	"github.com/kobuilt/hello/pkg/imagecompare"
+	"github.com/kobuilt/hello/pkg/internal/imagecompare"
 )
 
 // imageDir writes a one-binary image as an OCI layout and returns the directory.

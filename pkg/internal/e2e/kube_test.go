@@ -22,8 +22,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"sigs.k8s.io/yaml"
 
-	"github.com/kobuilt/hello/pkg/airgap"
-	"github.com/kobuilt/hello/pkg/controlplane"
+	"github.com/kobuilt/hello/pkg/internal/airgap"
+	"github.com/kobuilt/hello/pkg/internal/controlplane"
 )
 
 // object is a Kubernetes object as kubectl prints it in JSON.
@@ -107,7 +107,7 @@ func TestKubernetes(t *testing.T) {
 // how to build it.
 func kubeBinaries(t *testing.T, root string) *controlplane.Binaries {
 	t.Helper()
-	bins, err := controlplane.Find(t.Context(), filepath.Join(root, "pkg", "controlplane", "testdata"))
+	bins, err := controlplane.Find(t.Context(), filepath.Join(root, "pkg", "internal", "controlplane", "testdata"))
 	if errors.Is(err, controlplane.ErrNotBuilt) {
 		airgap.Need(t, false, "the Kubernetes control plane ("+err.Error()+")", controlplane.BuildHint)
 	}

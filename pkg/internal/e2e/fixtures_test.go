@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kobuilt/hello/pkg/airgap"
+	"github.com/kobuilt/hello/pkg/internal/airgap"
 )
 
 // fixture is the air-gapped world every end-to-end test builds against.

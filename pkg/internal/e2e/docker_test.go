@@ -13,7 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
-	"github.com/kobuilt/hello/pkg/airgap"
+	"github.com/kobuilt/hello/pkg/internal/airgap"
 )
 
 // TestDockerRun loads the ko image into Docker and runs it the way the

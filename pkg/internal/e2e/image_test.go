@@ -30,7 +30,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	specsv1 "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/kobuilt/hello/pkg/airgap"
+	"github.com/kobuilt/hello/pkg/internal/airgap"
 )
 
 const appPath = "/ko-app/hello"
@@ -570,7 +570,7 @@ func get(t *testing.T, url string) string {
 
 // TestImageSizeFigures checks that ko adds next to nothing on top of the
 // binary and the base: compressed image <= 1.10 x (gzipped binary + base).
-// `go run ./cmd/kofigures` prints the same figures with build times.
+// `go run ./pkg/internal/cmd/kofigures` prints the same figures with build times.
 func TestImageSizeFigures(t *testing.T) {
 	b := helloImage(t)
 	idx := remoteIndex(t, b.Ref)

@@ -3,11 +3,11 @@
 // `go tool ko build` time against a plain `go build` of the same package,
 // cold (empty build caches) and warm, in the same run.
 //
-//	go run ./cmd/kofigures            # from the module root; cold + warm
-//	go run ./cmd/kofigures -cold=false # warm only, using your GOCACHE
+//	go run ./pkg/internal/cmd/kofigures            # from the module root; cold + warm
+//	go run ./pkg/internal/cmd/kofigures -cold=false # warm only, using your GOCACHE
 //
 // It starts the same loopback registry and distroless stand-in as the
-// end-to-end tests (pkg/airgap), so it needs no network and no Docker.
+// end-to-end tests (pkg/internal/airgap), so it needs no network and no Docker.
 package main
 
 import (
@@ -33,7 +33,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/kobuilt/hello/pkg/airgap"
+	"github.com/kobuilt/hello/pkg/internal/airgap"
 )
 
 // Targets from the project's acceptance criteria.

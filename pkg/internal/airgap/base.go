@@ -60,7 +60,7 @@ const (
 		"ethers:         db files\n" +
 		"rpc:            db files\n\n" +
 		"netgroup:       nis\n"
-	osRelease = `PRETTY_NAME="Distroless (offline stand-in built by github.com/kobuilt/hello/pkg/airgap)"
+	osRelease = `PRETTY_NAME="Distroless (offline stand-in built by github.com/kobuilt/hello/pkg/internal/airgap)"
 NAME="Debian GNU/Linux"
 ID="debian"
 VERSION_ID="12"
@@ -192,7 +192,7 @@ func baseImage(layer v1.Layer, p v1.Platform) (v1.Image, error) {
 		Layer: layer,
 		History: v1.History{
 			Created:   v1.Time{Time: baseEpoch},
-			CreatedBy: "github.com/kobuilt/hello/pkg/airgap.Base",
+			CreatedBy: "github.com/kobuilt/hello/pkg/internal/airgap.Base",
 			Comment:   "offline stand-in for gcr.io/distroless/static-debian12:nonroot",
 		},
 	})

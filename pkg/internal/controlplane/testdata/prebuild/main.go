@@ -16,7 +16,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/kobuilt/hello/pkg/controlplane"
+	"github.com/kobuilt/hello/pkg/internal/controlplane"
 )
 
 func main() {
@@ -44,7 +44,7 @@ func findRecipe() (string, error) {
 		return "", err
 	}
 	for range 64 {
-		r := filepath.Join(dir, "pkg", "controlplane", "testdata")
+		r := filepath.Join(dir, "pkg", "internal", "controlplane", "testdata")
 		if _, err := os.Stat(filepath.Join(r, "kubernetes", "go.mod")); err == nil {
 			return r, nil
 		}

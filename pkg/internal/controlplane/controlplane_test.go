@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kobuilt/hello/pkg/airgap"
+	"github.com/kobuilt/hello/pkg/internal/airgap"
 )
 
 func TestFindReportsMissingBinaries(t *testing.T) {

@@ -2,7 +2,7 @@
 // shell, setuid files, the entrypoint binary's sha256, SBOM) as Markdown or JSON, with a Mermaid and an SVG size
 // chart, and says whether they deliver the same runtime contract.
 //
-//	go run ./cmd/imagecompare ko=127.0.0.1:5000/hello@sha256:... dockerfile=./hello.tar single=./oci-dir
+//	go run ./pkg/internal/cmd/imagecompare ko=127.0.0.1:5000/hello@sha256:... dockerfile=./hello.tar single=./oci-dir
 //
 // Each image is NAME=SOURCE (or just SOURCE): an OCI layout directory, a `docker save` tar file, or a registry
 // reference (plain HTTP is used for 127.0.0.1 and localhost).
@@ -21,7 +21,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/kobuilt/hello/pkg/imagecompare"
+	"github.com/kobuilt/hello/pkg/internal/imagecompare"
 )
 
 // Exit codes: 1 means the comparison ran and found a different outcome under -strict; 2 means it could not run.

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kobuilt/hello/pkg/airgap"
-	"github.com/kobuilt/hello/pkg/imagecompare"
+	"github.com/kobuilt/hello/pkg/internal/airgap"
+	"github.com/kobuilt/hello/pkg/internal/imagecompare"
 )
 
 // figuresEnv names the directory TestDockerfileFigures writes its Markdown, JSON and SVG to. The README's

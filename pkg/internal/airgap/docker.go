@@ -128,10 +128,7 @@ func startDockerd(ctx context.Context, dir, client string) (*Docker, error) {
 		"--host", "unix://"+sock,
 	)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	// Its own process group, so a Ctrl-C on `go test` reaches us first and
-	// Close can stop it in order; Pdeathsig, so that a test binary killed
-	// before Close (a -timeout panic) does not leave the daemon running.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	cmd.SysProcAttr = daemonProcAttr()
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
 		return nil, fmt.Errorf("airgap: start dockerd: %w", err)
@@ -272,7 +269,7 @@ func unmountUnder(dir string) error {
 	slices.SortFunc(points, func(a, b string) int { return len(b) - len(a) })
 	var errs []error
 	for _, p := range points {
-		if err := syscall.Unmount(p, syscall.MNT_DETACH); err != nil && !errors.Is(err, syscall.EINVAL) {
+		if err := unmountDetach(p); err != nil && !errors.Is(err, syscall.EINVAL) {
 			errs = append(errs, fmt.Errorf("unmount %s: %w", p, err))
 		}
 	}
