@@ -4,5 +4,5 @@
 // the real ko CLI against them.
 //
 // It is ordinary (non-test) code so that measurement commands such as
-// pkg/internal/cmd/kofigures can share it with the tests in pkg/e2e.
+// pkg/internal/cmd/kofigures can share it with the tests in pkg/internal/e2e.
 package airgap

@@ -160,7 +160,7 @@ func cacheRoot() (string, error) {
 }
 
 // Find returns the cached binaries built from the scratch modules in
-// recipeDir (pkg/controlplane/testdata), or an error wrapping ErrNotBuilt.
+// recipeDir (pkg/internal/controlplane/testdata), or an error wrapping ErrNotBuilt.
 func Find(ctx context.Context, recipeDir string) (*Binaries, error) {
 	r, err := readRecipe(ctx, recipeDir)
 	if err != nil {

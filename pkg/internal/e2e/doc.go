@@ -1,5 +1,5 @@
 // Package e2e holds the end-to-end tests: they build the real image with
-// `go tool ko` against an air-gapped registry and base (pkg/airgap), look
+// `go tool ko` against an air-gapped registry and base (pkg/internal/airgap), look
 // inside it, run it under qemu and Docker, and deploy it to Kubernetes.
 //
 // All of them live in this one package so that a `go test ./...` run starts

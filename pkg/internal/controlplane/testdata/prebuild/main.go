@@ -36,7 +36,7 @@ func main() {
 	fmt.Printf("Kubernetes %s and etcd %s ready in %s (%s)\n", bins.KubernetesVersion, bins.EtcdVersion, bins.Dir, time.Since(start).Round(time.Second))
 }
 
-// findRecipe finds pkg/controlplane/testdata from the working directory,
+// findRecipe finds pkg/internal/controlplane/testdata from the working directory,
 // which go run leaves anywhere inside the checkout.
 func findRecipe() (string, error) {
 	dir, err := os.Getwd()
@@ -54,5 +54,5 @@ func findRecipe() (string, error) {
 		}
 		dir = parent
 	}
-	return "", errors.New("run it inside the hello checkout: pkg/controlplane/testdata not found above the working directory")
+	return "", errors.New("run it inside the hello checkout: pkg/internal/controlplane/testdata not found above the working directory")
 }
