@@ -146,10 +146,3 @@ var securityHeaders = map[string][]string{
 }
 
 func formatBytes(n int64) string { return strconv.FormatInt(n, 10) + "B" }
-
-// slogPrintln adapts slog to promhttp's error logger.
-type slogPrintln struct{ log *slog.Logger }
-
-func (p slogPrintln) Println(v ...any) {
-	p.log.Error("metrics: " + fmt.Sprint(v...))
-}

@@ -5,7 +5,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // addRoutes is the one place that lists every route and the middleware.
@@ -36,9 +35,7 @@ func (s *Server) addRoutes() {
 	handle(getOrHead, "/healthz", handleHealthz)
 	handle(getOrHead, "/readyz", s.handleReadyz)
 	handle(getOrHead, "/version", s.handleVersion)
-	handle(getOrHead, "/metrics", echo.WrapHandler(promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{
-		ErrorLog: slogPrintln{s.log},
-	})))
+	handle(getOrHead, "/metrics", echo.WrapHandler(metricsHandler(s.metricsSet)))
 }
 
 // quietPaths are polled by probes and scrapers; logging each poll would

@@ -11,8 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/labstack/echo/v4"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kobuilt/hello/pkg/version"
 )
@@ -21,8 +21,8 @@ import (
 type Server struct {
 	echo           *echo.Echo
 	log            *slog.Logger
-	registry       *prometheus.Registry
-	metrics        *metrics
+	metricsSet     *metrics.Set
+	metrics        *requestMetrics
 	version        version.Info
 	bodyLimit      int64
 	requestTimeout time.Duration
@@ -36,10 +36,10 @@ type Option func(*Server)
 // WithLogger sets where access logs and errors go (default: discarded).
 func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
 
-// WithRegistry sets the Prometheus registry that /metrics serves; the
-// server registers its own collectors in it (default: a fresh registry with
-// the Go and process collectors).
-func WithRegistry(r *prometheus.Registry) Option { return func(s *Server) { s.registry = r } }
+// WithMetrics sets the metrics set that /metrics serves, followed by the
+// Go runtime and process metrics; the server adds its own metrics to it
+// (default: a new set, see Metrics).
+func WithMetrics(set *metrics.Set) Option { return func(s *Server) { s.metricsSet = set } }
 
 // WithBodyLimit sets the largest request body in bytes (default 1 MiB).
 func WithBodyLimit(n int64) Option { return func(s *Server) { s.bodyLimit = n } }
@@ -61,13 +61,13 @@ func New(opts ...Option) *Server {
 	for _, o := range opts {
 		o(s)
 	}
-	if s.registry == nil {
-		s.registry = NewRegistry()
+	if s.metricsSet == nil {
+		s.metricsSet = metrics.NewSet()
 	}
 	if s.version.GoVersion == "" {
 		s.version = version.Get()
 	}
-	s.metrics = newMetrics(s.registry)
+	s.metrics = newRequestMetrics(s.metricsSet)
 
 	e := echo.New()
 	e.HideBanner = true
@@ -81,6 +81,10 @@ func New(opts ...Option) *Server {
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+
+// Metrics is the set /metrics serves: add a program's own metrics here,
+// e.g. srv.Metrics().NewCounter("log_lines_dropped_total").
+func (s *Server) Metrics() *metrics.Set { return s.metricsSet }
 
 // SetReady sets what /readyz answers: 200 when true, 503 when false.
 func (s *Server) SetReady(ready bool) { s.ready.Store(ready) }

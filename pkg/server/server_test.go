@@ -38,7 +38,7 @@ func TestRoutes(t *testing.T) {
 		{"GET", "/healthz", "", 200, "application/json", `{"status":"ok"}` + "\n", ""},
 		{"GET", "/readyz", "", 200, "application/json", `{"status":"ready"}` + "\n", ""},
 		{"GET", "/version", "", 200, "application/json", "", `"version":"v1.2.3","commit":"abc"`},
-		{"GET", "/metrics", "", 200, "text/plain; version=0.0.4; charset=utf-8; escaping=underscores", "", "go_goroutines"},
+		{"GET", "/metrics", "", 200, metricsContentType, "", "go_goroutines"},
 		{"GET", "/nope", "", 404, "application/json", `{"message":"Not Found"}` + "\n", ""},
 		{"GET", "/hello/", "", 404, "application/json", `{"message":"Not Found"}` + "\n", ""},
 		{"POST", "/hello", "x", 405, "application/json", `{"message":"Method Not Allowed"}` + "\n", ""},
