@@ -1,7 +1,9 @@
 // Package config reads hello's settings from flags and the environment.
 //
-// Every setting has a flag and an environment variable; the flag wins. PORT
-// follows the Knative and Cloud Run convention of naming only the port.
+// Every setting has a flag and an environment variable named after it
+// (--drain-delay and DRAIN_DELAY); the flag wins. The one exception is
+// --addr, whose variable is PORT and sets only the port, the Knative and
+// Cloud Run convention.
 package config
 
 import (
@@ -58,56 +60,38 @@ func Default() Config {
 // written and the caller should exit 0.
 var ErrHelp = flag.ErrHelp
 
-// option binds one flag to its environment variable and its field.
-type option struct {
-	flag, env, usage string
-	value            flag.Value
-	check            func() error
-}
-
 // Parse reads args (without the program name) and the environment through
 // getenv. Usage goes to usage when help is asked for. Errors are one line
 // that names the value and says why it is wrong.
 func Parse(args []string, getenv func(string) string, usage io.Writer) (Config, error) {
 	c := Default()
-	opts := []option{
-		{flag: "addr", env: "PORT", usage: "listen address host:port; PORT sets the port alone",
-			value: &addrValue{&c.Addr}},
-		{flag: "log-level", env: "LOG_LEVEL", usage: "log level: debug, info, warn or error",
-			value: &levelValue{&c.LogLevel}},
-		{flag: "log-format", env: "LOG_FORMAT", usage: "log format: json (for machines) or text (for humans)",
-			value: &choiceValue{&c.LogFormat, []string{"json", "text"}}},
-		{flag: "drain-delay", env: "DRAIN_DELAY", usage: "how long to keep serving after readiness turns 503 on shutdown",
-			value: &durationValue{&c.DrainDelay, true}},
-		{flag: "shutdown-timeout", env: "SHUTDOWN_TIMEOUT", usage: "how long in-flight requests get to finish after draining",
-			value: &durationValue{&c.ShutdownTimeout, false}},
-		{flag: "read-header-timeout", env: "READ_HEADER_TIMEOUT", usage: "time allowed to read request headers",
-			value: &durationValue{&c.ReadHeaderTimeout, false}},
-		{flag: "read-timeout", env: "READ_TIMEOUT", usage: "time allowed to read a whole request",
-			value: &durationValue{&c.ReadTimeout, false}},
-		{flag: "write-timeout", env: "WRITE_TIMEOUT", usage: "time allowed from the end of the request headers to the end of the response",
-			value: &durationValue{&c.WriteTimeout, false}},
-		{flag: "idle-timeout", env: "IDLE_TIMEOUT", usage: "how long an idle keep-alive connection stays open",
-			value: &durationValue{&c.IdleTimeout, false}},
-		{flag: "request-timeout", env: "REQUEST_TIMEOUT", usage: "deadline of each request's context",
-			value: &durationValue{&c.RequestTimeout, false}},
-		{flag: "max-header-bytes", env: "MAX_HEADER_BYTES", usage: "largest request header block in bytes",
-			value: &sizeValue{p: &c.MaxHeaderBytes}},
-		{flag: "body-limit", env: "BODY_LIMIT", usage: "largest request body in bytes (413 beyond)",
-			value: &size64Value{&c.BodyLimit}},
-	}
-
 	fs := flag.NewFlagSet("hello", flag.ContinueOnError)
-	// The flag package would print its error and the whole usage; the caller
-	// prints our one-line error instead.
+	fs.StringVar(&c.Addr, "addr", c.Addr, "listen address host:port; PORT sets the port alone")
+	fs.TextVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: json (for machines) or text (for humans)")
+	fs.DurationVar(&c.DrainDelay, "drain-delay", c.DrainDelay, "how long to keep serving after readiness turns 503 on shutdown")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long in-flight requests get to finish after draining")
+	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", c.ReadHeaderTimeout, "time allowed to read request headers")
+	fs.DurationVar(&c.ReadTimeout, "read-timeout", c.ReadTimeout, "time allowed to read a whole request")
+	fs.DurationVar(&c.WriteTimeout, "write-timeout", c.WriteTimeout, "time allowed from the end of the request headers to the end of the response")
+	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "how long an idle keep-alive connection stays open")
+	fs.DurationVar(&c.RequestTimeout, "request-timeout", c.RequestTimeout, "deadline of each request's context")
+	fs.IntVar(&c.MaxHeaderBytes, "max-header-bytes", c.MaxHeaderBytes, "largest request header block in bytes")
+	fs.Int64Var(&c.BodyLimit, "body-limit", c.BodyLimit, "largest request body in bytes (413 beyond)")
+
+	// Where each setting came from, as the user typed it, for errors.
+	given := map[string]*string{}
+	fs.VisitAll(func(f *flag.Flag) {
+		given[f.Name] = new(string)
+		f.Value = quoted{f.Value, given[f.Name]}
+	})
+	// The flag package would print its error and the whole usage; the
+	// caller prints our one-line error instead.
 	fs.SetOutput(io.Discard)
-	for _, o := range opts {
-		fs.Var(o.value, o.flag, o.usage)
-	}
-	fs.Usage = func() {} // the flag package calls it on every error too
+	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			writeUsage(usage, opts)
+			writeUsage(usage, fs)
 			return c, ErrHelp
 		}
 		return c, err
@@ -116,24 +100,54 @@ func Parse(args []string, getenv func(string) string, usage io.Writer) (Config, 
 		return c, fmt.Errorf("unexpected argument %q: hello takes only flags", fs.Arg(0))
 	}
 
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	for _, o := range opts {
-		if set[o.flag] {
-			continue
+	from := map[string]string{}
+	fs.Visit(func(f *flag.Flag) { from[f.Name] = fmt.Sprintf("%q for flag -%s", *given[f.Name], f.Name) })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		env, v := envName(f.Name), ""
+		if _, ok := from[f.Name]; ok || err != nil {
+			return
 		}
-		v := getenv(o.env)
-		if v == "" {
-			continue
+		if v = getenv(env); v == "" {
+			return
 		}
-		if o.env == "PORT" {
-			if err := setPort(&c.Addr, v); err != nil {
-				return c, fmt.Errorf("invalid value %q for PORT: %w", v, err)
+		from[f.Name] = fmt.Sprintf("%q for %s", v, env)
+		if env == "PORT" {
+			p, perr := strconv.Atoi(v)
+			if perr != nil || p < 1 || p > 65535 {
+				err = fmt.Errorf("invalid value %s: must be a port number from 1 to 65535", from[f.Name])
+				return
 			}
-			continue
+			host, _, _ := net.SplitHostPort(c.Addr)
+			v = net.JoinHostPort(host, v)
 		}
-		if err := o.value.Set(v); err != nil {
-			return c, fmt.Errorf("invalid value %q for %s: %w", v, o.env, err)
+		if serr := f.Value.Set(v); serr != nil {
+			err = fmt.Errorf("invalid value %s: %w", from[f.Name], serr)
+		}
+	})
+	if err != nil {
+		return c, err
+	}
+
+	// One pass over every value, whichever way it came.
+	for _, v := range []struct {
+		name string
+		err  error
+	}{
+		{"addr", checkAddr(c.Addr)},
+		{"log-format", oneOf(c.LogFormat, "json", "text")},
+		{"drain-delay", atLeast(c.DrainDelay, 0, "")},
+		{"shutdown-timeout", atLeast(c.ShutdownTimeout, 1, "")},
+		{"read-header-timeout", atLeast(c.ReadHeaderTimeout, 1, "")},
+		{"read-timeout", atLeast(c.ReadTimeout, 1, "")},
+		{"write-timeout", atLeast(c.WriteTimeout, 1, "")},
+		{"idle-timeout", atLeast(c.IdleTimeout, 1, "")},
+		{"request-timeout", atLeast(c.RequestTimeout, 1, "")},
+		{"max-header-bytes", positive(int64(c.MaxHeaderBytes))},
+		{"body-limit", positive(c.BodyLimit)},
+	} {
+		if v.err != nil {
+			return c, fmt.Errorf("invalid value %s: %w", from[v.name], v.err)
 		}
 	}
 	if c.RequestTimeout > c.WriteTimeout {
@@ -142,45 +156,46 @@ func Parse(args []string, getenv func(string) string, usage io.Writer) (Config, 
 	return c, nil
 }
 
-func writeUsage(w io.Writer, opts []option) {
+// envName is the environment variable of a flag: --drain-delay is
+// DRAIN_DELAY, and --addr is PORT.
+func envName(flag string) string {
+	if flag == "addr" {
+		return "PORT"
+	}
+	return strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+func writeUsage(w io.Writer, fs *flag.FlagSet) {
 	fmt.Fprintf(w, "Usage: hello [flags]\n\nServes GET /hello. Each flag can also be set by the environment variable shown; the flag wins.\n\nFlags:\n")
-	for _, o := range opts {
-		fmt.Fprintf(w, "  --%-21s %s\n  %-23s env %s, default %s\n", o.flag, o.usage, "", o.env, o.value.String())
-	}
+	fs.VisitAll(func(f *flag.Flag) {
+		fmt.Fprintf(w, "  --%-21s %s\n  %-23s env %s, default %s\n", f.Name, f.Usage, "", envName(f.Name), strings.ToLower(f.DefValue))
+	})
 }
 
-func setPort(addr *string, v string) error {
-	p, err := parsePort(v)
-	if err != nil {
-		return err
-	}
-	host, _, err := net.SplitHostPort(*addr)
-	if err != nil {
-		host = ""
-	}
-	*addr = net.JoinHostPort(host, strconv.Itoa(p))
-	return nil
+// quoted records the text a setting was given, so that errors quote it as
+// typed (0, not 0s), and says what the setting takes where the flag
+// package would say only "parse error".
+type quoted struct {
+	flag.Value
+	text *string
 }
 
-func parsePort(v string) (int, error) {
-	p, err := strconv.Atoi(v)
-	if err != nil || p < 1 || p > 65535 {
-		return 0, errors.New("must be a port number from 1 to 65535")
+func (q quoted) Set(s string) error {
+	*q.text = s
+	if q.Value.Set(s) == nil {
+		return nil
 	}
-	return p, nil
+	switch q.Value.(flag.Getter).Get().(type) {
+	case time.Duration:
+		return errors.New("must be a duration such as 500ms, 5s or 1m")
+	case *slog.Level:
+		return errors.New("must be debug, info, warn or error")
+	}
+	return errors.New("must be a whole number")
 }
 
-type addrValue struct{ p *string }
-
-func (a *addrValue) String() string {
-	if a.p == nil {
-		return ""
-	}
-	return *a.p
-}
-
-func (a *addrValue) Set(v string) error {
-	_, port, err := net.SplitHostPort(v)
+func checkAddr(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return errors.New("must be host:port, for example :8080 or 127.0.0.1:8080")
 	}
@@ -188,116 +203,34 @@ func (a *addrValue) Set(v string) error {
 	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
 		return errors.New("port must be a number from 0 to 65535")
 	}
-	*a.p = v
 	return nil
 }
 
-type levelValue struct{ p *slog.Level }
-
-func (l *levelValue) String() string {
-	if l.p == nil {
-		return ""
-	}
-	return strings.ToLower(l.p.String())
-}
-
-func (l *levelValue) Set(v string) error {
-	switch strings.ToLower(v) {
-	case "debug":
-		*l.p = slog.LevelDebug
-	case "info":
-		*l.p = slog.LevelInfo
-	case "warn", "warning":
-		*l.p = slog.LevelWarn
-	case "error":
-		*l.p = slog.LevelError
-	default:
-		return errors.New("must be debug, info, warn or error")
-	}
-	return nil
-}
-
-type choiceValue struct {
-	p       *string
-	choices []string
-}
-
-func (c *choiceValue) String() string {
-	if c.p == nil {
-		return ""
-	}
-	return *c.p
-}
-
-func (c *choiceValue) Set(v string) error {
-	for _, ch := range c.choices {
-		if v == ch {
-			*c.p = v
+func oneOf(v string, choices ...string) error {
+	for _, c := range choices {
+		if v == c {
 			return nil
 		}
 	}
-	return fmt.Errorf("must be one of %s", strings.Join(c.choices, ", "))
+	return fmt.Errorf("must be one of %s", strings.Join(choices, ", "))
 }
 
-type durationValue struct {
-	p         *time.Duration
-	zeroValid bool
-}
-
-func (d *durationValue) String() string {
-	if d.p == nil {
-		return ""
-	}
-	return d.p.String()
-}
-
-func (d *durationValue) Set(v string) error {
-	t, err := time.ParseDuration(v)
-	if err != nil {
-		return errors.New("must be a duration such as 500ms, 5s or 1m")
-	}
-	if t < 0 {
+// atLeast says why d is too short for a setting that needs min, if it is.
+func atLeast(d, min time.Duration, why string) error {
+	switch {
+	case d < 0:
 		return errors.New("must not be negative")
-	}
-	if t == 0 && !d.zeroValid {
+	case d == 0 && min > 0:
 		return errors.New("must be greater than zero")
+	case d < min:
+		return fmt.Errorf("must be at least %s: %s", min, why)
 	}
-	*d.p = t
 	return nil
 }
 
-type sizeValue struct{ p *int }
-
-func (s *sizeValue) String() string {
-	if s.p == nil {
-		return ""
-	}
-	return strconv.Itoa(*s.p)
-}
-
-func (s *sizeValue) Set(v string) error {
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 {
+func positive(n int64) error {
+	if n < 1 {
 		return errors.New("must be a positive number of bytes")
 	}
-	*s.p = n
-	return nil
-}
-
-type size64Value struct{ p *int64 }
-
-func (s *size64Value) String() string {
-	if s.p == nil {
-		return ""
-	}
-	return strconv.FormatInt(*s.p, 10)
-}
-
-func (s *size64Value) Set(v string) error {
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n < 1 {
-		return errors.New("must be a positive number of bytes")
-	}
-	*s.p = n
 	return nil
 }

@@ -104,3 +104,43 @@ func TestHelpListsEverySetting(t *testing.T) {
 		}
 	}
 }
+
+// Every flag has its environment variable, named after it, and both set
+// the same field the same way.
+func TestEveryFlagHasItsVariable(t *testing.T) {
+	values := map[string]string{
+		"PORT": "9000", "LOG_LEVEL": "warn", "LOG_FORMAT": "text", "DRAIN_DELAY": "1s",
+		"SHUTDOWN_TIMEOUT": "2s", "READ_HEADER_TIMEOUT": "3s", "READ_TIMEOUT": "4s", "WRITE_TIMEOUT": "15s",
+		"IDLE_TIMEOUT": "6s", "REQUEST_TIMEOUT": "7s", "MAX_HEADER_BYTES": "8192", "BODY_LIMIT": "9",
+	}
+	var usage strings.Builder
+	Parse([]string{"--help"}, env(nil), &usage)
+	for _, line := range strings.Split(usage.String(), "\n") {
+		if f := strings.Fields(line); len(f) > 1 && f[0] == "env" {
+			if _, ok := values[strings.TrimSuffix(f[1], ",")]; !ok {
+				t.Errorf("no value in this test for %s", f[1])
+			}
+		}
+	}
+	fromEnv, err := Parse(nil, env(values), &usage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var args []string
+	for k, v := range values {
+		if k == "PORT" {
+			k, v = "ADDR", ":"+v
+		}
+		args = append(args, "--"+strings.ToLower(strings.ReplaceAll(k, "_", "-"))+"="+v)
+	}
+	fromFlags, err := Parse(args, env(nil), &usage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fromEnv != fromFlags || fromEnv == Default() {
+		t.Errorf("environment gives %+v, flags give %+v", fromEnv, fromFlags)
+	}
+	if fromEnv.LogLevel != slog.LevelWarn || fromEnv.Addr != ":9000" || fromEnv.BodyLimit != 9 {
+		t.Errorf("unexpected config from the environment: %+v", fromEnv)
+	}
+}
