@@ -527,3 +527,117 @@ func TestBadConfigurationExitsWithOneLine(t *testing.T) {
 		t.Errorf("stderr = %q, want one clear line", got)
 	}
 }
+
+// errRemoved is what a client's dial returns once the test's load
+// balancer has taken the endpoint out: the client moves elsewhere.
+var errRemoved = errors.New("endpoint removed from the load balancer")
+
+// Keep-alive clients that never retry lose nothing across SIGTERM. Raw TCP
+// clients send GET /hello in a loop on their own connection, and
+// http.Client sends POSTs (which it never retries); as a load balancer
+// would, they open no new connection once the endpoint is removed, halfway
+// through the drain, but keep using the ones they have. Every request
+// written must get a whole response.
+func TestSIGTERMKeepAliveClientsLoseNothing(t *testing.T) {
+	const drain = time.Second
+	for run := range 5 {
+		p := startBinary(t, "DRAIN_DELAY="+drain.String(), "SHUTDOWN_TIMEOUT=5s")
+		var removedAt atomic.Int64 // unix nanos, 0 while in rotation
+		dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if at := removedAt.Load(); at != 0 && time.Now().UnixNano() >= at {
+				return nil, errRemoved
+			}
+			var d net.Dialer
+			return d.DialContext(ctx, network, addr)
+		}
+		var sent, lost, closes atomic.Int64
+		var mu sync.Mutex
+		var failures []string
+		fail := func(format string, a ...any) {
+			lost.Add(1)
+			mu.Lock()
+			failures = append(failures, fmt.Sprintf(format, a...))
+			mu.Unlock()
+		}
+		var wg sync.WaitGroup
+		for c := range 16 {
+			wg.Go(func() {
+				var conn net.Conn
+				var br *bufio.Reader
+				defer func() {
+					if conn != nil {
+						conn.Close()
+					}
+				}()
+				for {
+					if conn == nil {
+						var err error
+						if conn, err = dial(context.Background(), "tcp", p.addr); err != nil {
+							return
+						}
+						br = bufio.NewReader(conn)
+					}
+					conn.SetDeadline(time.Now().Add(10 * time.Second))
+					sent.Add(1)
+					if _, err := io.WriteString(conn, "GET /hello HTTP/1.1\r\nHost: hello\r\n\r\n"); err != nil {
+						fail("raw client %d: write: %v", c, err)
+						return
+					}
+					resp, err := http.ReadResponse(br, nil)
+					if err != nil {
+						fail("raw client %d: %v", c, err)
+						return
+					}
+					body, err := io.ReadAll(resp.Body)
+					if err != nil || resp.StatusCode != 200 || string(body) != "Hello!" {
+						fail("raw client %d: %d %q %v", c, resp.StatusCode, body, err)
+						return
+					}
+					if resp.Close {
+						closes.Add(1)
+						conn.Close()
+						conn = nil
+					}
+				}
+			})
+		}
+		client := &http.Client{Transport: &http.Transport{DialContext: dial, MaxIdleConnsPerHost: 4}, Timeout: 10 * time.Second}
+		defer client.CloseIdleConnections()
+		for c := range 4 {
+			wg.Go(func() {
+				for {
+					sent.Add(1)
+					resp, err := client.Post("http://"+p.addr+"/hello", "text/plain", strings.NewReader("hi"))
+					if errors.Is(err, errRemoved) {
+						sent.Add(-1) // never sent: it would go to another endpoint
+						return
+					}
+					if err != nil {
+						fail("POST client %d: %v", c, err)
+						return
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != http.StatusMethodNotAllowed {
+						fail("POST client %d: status %d", c, resp.StatusCode)
+						return
+					}
+				}
+			})
+		}
+		time.Sleep(300 * time.Millisecond)
+		removedAt.Store(time.Now().Add(drain / 2).UnixNano())
+		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		code := p.waitExit(t, 10*time.Second)
+		wg.Wait()
+		t.Logf("run %d: %d requests sent, %d lost, %d responses said Connection: close", run+1, sent.Load(), lost.Load(), closes.Load())
+		for _, f := range failures {
+			t.Errorf("run %d: lost: %s", run+1, f)
+		}
+		if code != 0 {
+			t.Errorf("run %d: exit code %d, stderr: %s", run+1, code, p.stderr)
+		}
+	}
+}

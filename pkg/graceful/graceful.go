@@ -11,8 +11,12 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync/atomic"
 	"time"
 )
+
+// closeHeader is shared and never modified, saving Header().Set's allocation.
+var closeHeader = []string{"close"}
 
 // Options says how to stop.
 type Options struct {
@@ -45,21 +49,42 @@ func Serve(ctx context.Context, srv *http.Server, ln net.Listener, o Options) er
 		setReady = func(bool) {}
 	}
 
+	// From the start of the shutdown every response asks the client to
+	// close its connection, so keep-alive clients reconnect (elsewhere,
+	// once the endpoint removal has spread) during the drain instead of
+	// having their connection cut under them by Shutdown at its end.
+	// Server.SetKeepAlivesEnabled(false) would do the same but also closes
+	// idle connections at once, racing with clients about to send on them.
+	var draining atomic.Bool
+	if h := srv.Handler; h != nil {
+		srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if draining.Load() {
+				w.Header()["Connection"] = closeHeader
+			}
+			h.ServeHTTP(w, r)
+		})
+	}
+
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	setReady(true)
 	log.Info("listening", slog.String("addr", ln.Addr().String()),
 		slog.String("drain_delay", o.DrainDelay.String()), slog.String("shutdown_timeout", o.ShutdownTimeout.String()))
 
+	var cause slog.Attr
 	select {
 	case err := <-serveErr:
 		return fmt.Errorf("serve: %w", err)
 	case sig := <-o.Signals:
-		log.Info("shutdown: signal received, readiness now 503", slog.String("signal", sig.String()))
+		cause = slog.String("signal", sig.String())
 	case <-ctx.Done():
-		log.Info("shutdown: context done, readiness now 503", slog.String("cause", context.Cause(ctx).Error()))
+		cause = slog.String("cause", context.Cause(ctx).Error())
 	}
+	// Readiness and Connection: close before anything is logged: a log
+	// line may wait on a slow sink, the load balancer must not.
 	setReady(false)
+	draining.Store(true)
+	log.Info("shutdown: readiness now 503, responses say Connection: close", cause)
 
 	log.Info("shutdown: draining", slog.String("drain_delay", o.DrainDelay.String()))
 	select {
