@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/kobuilt/hello/pkg/internal/proc"
 )
 
 // Docker is a Docker daemon the tests may use: one that already answers, or
@@ -170,13 +172,8 @@ func (d *Docker) Started() bool { return d.started }
 // Command returns `docker args...` aimed at this daemon, with BuildKit on.
 func (d *Docker) Command(ctx context.Context, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, d.Client, args...)
-	env := make([]string, 0, len(os.Environ())+2)
-	for _, kv := range os.Environ() {
-		if !hasKey(kv, []string{"DOCKER_HOST", "DOCKER_BUILDKIT", "DOCKER_CONTEXT"}) {
-			env = append(env, kv)
-		}
-	}
-	cmd.Env = append(env, "DOCKER_HOST="+d.Host, "DOCKER_BUILDKIT=1")
+	// A DOCKER_CONTEXT would point the client at another daemon.
+	cmd.Env = proc.Environ([]string{"DOCKER_CONTEXT"}, "DOCKER_HOST="+d.Host, "DOCKER_BUILDKIT=1")
 	return cmd
 }
 
@@ -192,15 +189,7 @@ func (d *Docker) logTail() string {
 	if d.logFile == nil {
 		return ""
 	}
-	b, err := os.ReadFile(d.logFile.Name())
-	if err != nil {
-		return err.Error()
-	}
-	const max = 4000
-	if len(b) > max {
-		b = b[len(b)-max:]
-	}
-	return string(b)
+	return proc.TailFile(d.logFile.Name(), 4000)
 }
 
 // Close stops a daemon that StartDocker launched (SIGTERM, then SIGKILL
@@ -248,9 +237,6 @@ func (d *Docker) Close() error {
 	}
 	return nil
 }
-
-// Logs returns the tail of a started daemon's log, for failure messages.
-func (d *Docker) Logs() string { return strings.TrimSpace(d.logTail()) }
 
 // unmountUnder lazily unmounts every mount point below dir, deepest first.
 func unmountUnder(dir string) error {

@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"strings"
+
+	"github.com/kobuilt/hello/pkg/internal/proc"
 )
 
 // Ko runs the real ko CLI, `go tool ko`, the way a user does: from Dir (a
@@ -35,29 +36,15 @@ func (k Ko) Command(ctx context.Context, args ...string) *exec.Cmd {
 		cmd = exec.CommandContext(ctx, k.Bin, args...)
 	}
 	cmd.Dir = k.Dir
-	env := make([]string, 0, len(os.Environ())+len(k.Env)+2)
-	for _, kv := range os.Environ() {
-		if !hasKey(kv, overridden) {
-			env = append(env, kv)
-		}
-	}
+	var set []string
 	if k.DockerRepo != "" {
-		env = append(env, "KO_DOCKER_REPO="+k.DockerRepo)
+		set = append(set, "KO_DOCKER_REPO="+k.DockerRepo)
 	}
 	if k.BaseImage != "" {
-		env = append(env, "KO_DEFAULTBASEIMAGE="+k.BaseImage)
+		set = append(set, "KO_DEFAULTBASEIMAGE="+k.BaseImage)
 	}
-	cmd.Env = append(env, k.Env...)
+	cmd.Env = proc.Environ(overridden, append(set, k.Env...)...)
 	return cmd
-}
-
-func hasKey(kv string, keys []string) bool {
-	for _, k := range keys {
-		if strings.HasPrefix(kv, k+"=") {
-			return true
-		}
-	}
-	return false
 }
 
 // ToolPath builds ko if needed and returns the path of the binary `go tool

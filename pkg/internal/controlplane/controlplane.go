@@ -12,7 +12,6 @@
 package controlplane
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -25,16 +24,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/kobuilt/hello/pkg/internal/loopback"
+	"github.com/kobuilt/hello/pkg/internal/proc"
 )
 
 // Option configures Start.
@@ -101,7 +101,7 @@ func (cp *ControlPlane) start(ctx context.Context, o options) error {
 			return fmt.Errorf("create %s dir: %w", d, err)
 		}
 	}
-	ports, err := freePorts(4)
+	ports, err := loopback.FreePorts(4)
 	if err != nil {
 		return err
 	}
@@ -224,13 +224,7 @@ func (cp *ControlPlane) Kubectl(ctx context.Context, args ...string) *exec.Cmd {
 // plane: the built kubectl first on PATH and KUBECONFIG set. ko apply finds
 // kubectl through PATH.
 func (cp *ControlPlane) Env() []string {
-	env := make([]string, 0, len(os.Environ())+2)
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "PATH=") && !strings.HasPrefix(kv, "KUBECONFIG=") {
-			env = append(env, kv)
-		}
-	}
-	return append(env,
+	return proc.Environ(nil,
 		"PATH="+cp.Binaries.Dir+string(os.PathListSeparator)+os.Getenv("PATH"),
 		"KUBECONFIG="+cp.Kubeconfig,
 	)
@@ -240,7 +234,7 @@ func (cp *ControlPlane) Env() []string {
 func (cp *ControlPlane) Logs(name string, max int) string {
 	for _, p := range cp.procs {
 		if p.name == name {
-			return tailFile(p.log, max)
+			return proc.TailFile(p.log, max)
 		}
 	}
 	return ""
@@ -320,35 +314,16 @@ func (p *process) stop(grace time.Duration) error {
 func waitHTTP(ctx context.Context, p *process, client *http.Client, url, token string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	var last string
-	for {
+	exited := func() error {
 		if p.exited() {
-			return fmt.Errorf("%s exited (%v); log:\n%s", p.name, p.err, tailFile(p.log, 3000))
+			return fmt.Errorf("%s exited (%v)", p.name, p.err)
 		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return err
-		}
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := client.Do(req)
-		if err == nil {
-			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			last = fmt.Sprintf("%s: %s", resp.Status, bytes.TrimSpace(body))
-		} else {
-			last = err.Error()
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s not OK after %s (last: %s); log:\n%s", url, timeout, last, tailFile(p.log, 3000))
-		case <-time.After(100 * time.Millisecond):
-		}
+		return nil
 	}
+	if err := loopback.WaitHTTP(ctx, url, loopback.WithClient(client), loopback.WithBearer(token), loopback.WithAbort(exited)); err != nil {
+		return fmt.Errorf("%w; log:\n%s", err, proc.TailFile(p.log, 3000))
+	}
+	return nil
 }
 
 // waitForCA waits for kube-apiserver to write its generated certificate and
@@ -367,7 +342,7 @@ func waitForCA(ctx context.Context, p *process, caFile string, timeout time.Dura
 			}
 		}
 		if p.exited() {
-			return nil, fmt.Errorf("%s exited (%v); log:\n%s", p.name, p.err, tailFile(p.log, 3000))
+			return nil, fmt.Errorf("%s exited (%v); log:\n%s", p.name, p.err, proc.TailFile(p.log, 3000))
 		}
 		if time.Now().After(deadline) {
 			return nil, fmt.Errorf("kube-apiserver wrote no certificate to %s within %s", caFile, timeout)
@@ -471,43 +446,10 @@ current-context: admin@controlplane
 	return nil
 }
 
-// freePorts asks the kernel for n distinct free ports on 127.0.0.1. They are
-// released before the components bind them, a small race that a retry of
-// the whole test would cover; holding them open is not possible across exec.
-func freePorts(n int) ([]int, error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	ports := make([]int, 0, n)
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("find a free port: %w", err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}
-
 func randomToken() (string, error) {
 	b := make([]byte, 24)
 	if _, err := rand.Read(b); err != nil {
 		return "", fmt.Errorf("generate token: %w", err)
 	}
 	return hex.EncodeToString(b), nil
-}
-
-func tailFile(path string, max int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Sprintf("(no log: %v)", err)
-	}
-	if len(b) > max {
-		b = b[len(b)-max:]
-	}
-	return string(b)
 }

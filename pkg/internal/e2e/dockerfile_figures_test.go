@@ -42,7 +42,7 @@ func TestDockerfileFigures(t *testing.T) {
 	defer cancel()
 	src := dfClone(t)
 	want := koStamp(t, src, "HEAD", false)
-	goImage := dfGoImage(t, h)
+	goImage := dfGoImage(t)
 	args := dfBuildArgs(t, goImage, h.Base, want)
 	repo := h.Registry.Host() + "/figures"
 	tags := map[string]string{}

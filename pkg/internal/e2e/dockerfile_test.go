@@ -140,7 +140,7 @@ func TestDockerfileReference(t *testing.T) {
 	defer cancel()
 	src := dfClone(t)
 	want := koStamp(t, src, "HEAD", false)
-	goImage := dfGoImage(t, h)
+	goImage := dfGoImage(t)
 	repo := h.Registry.Host() + "/dockerfile-e2e"
 
 	koRef, koTime := dfKoBuild(t, ctx, h.Ko(src), repo+"/ko", nil)
@@ -294,43 +294,44 @@ func dfClone(t *testing.T) string {
 	return dir
 }
 
-var (
-	dfGoOnce  sync.Once
-	dfGoRef   string
-	dfGoErr   error
-	dfProxy   string
-	dfProxyMu sync.Mutex
-)
-
-// dfGoImage pushes the offline golang stand-in once per test binary.
-func dfGoImage(t *testing.T, h *fixture) string {
-	t.Helper()
-	dfGoOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		dfGoRef, dfGoErr = airgap.PushGoImage(ctx, h.Registry.Host()+"/golang")
-	})
-	if dfGoErr != nil {
-		t.Fatalf("golang stand-in: %v", dfGoErr)
+// dfGoImageOnce pushes the offline golang stand-in to the harness registry once per test binary.
+var dfGoImageOnce = sync.OnceValues(func() (string, error) {
+	h, err := harnessOnce()
+	if err != nil {
+		return "", err
 	}
-	return dfGoRef
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	return airgap.PushGoImage(ctx, h.Registry.Host()+"/golang")
+})
+
+func dfGoImage(t *testing.T) string {
+	t.Helper()
+	ref, err := dfGoImageOnce()
+	if err != nil {
+		t.Fatalf("golang stand-in: %v", err)
+	}
+	return ref
 }
 
-// dfGoProxy is the GOPROXY for builds inside Docker: this machine's module cache on loopback first, the public
+// dfGoProxyOnce is the GOPROXY for builds inside Docker: this machine's module cache on loopback first, the public
 // proxy only for modules it lacks.
+var dfGoProxyOnce = sync.OnceValues(func() (string, error) {
+	p, err := airgap.StartModuleProxy(context.Background())
+	if err != nil {
+		return "", err
+	}
+	addCleanup(p.Close)
+	return p.URL() + ",https://proxy.golang.org", nil
+})
+
 func dfGoProxy(t *testing.T) string {
 	t.Helper()
-	dfProxyMu.Lock()
-	defer dfProxyMu.Unlock()
-	if dfProxy == "" {
-		p, err := airgap.StartModuleProxy(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		addCleanup(p.Close)
-		dfProxy = p.URL() + ",https://proxy.golang.org"
+	proxy, err := dfGoProxyOnce()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return dfProxy
+	return proxy
 }
 
 func dfBuildArgs(t *testing.T, goImage, base string, s stamp) []string {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kobuilt/hello/pkg/internal/airgap"
+	"github.com/kobuilt/hello/pkg/internal/proc"
 )
 
 // fixture is the air-gapped world every end-to-end test builds against.
@@ -26,30 +27,24 @@ type fixture struct {
 	Ko func(dir string) airgap.Ko
 }
 
-// Shared state: started at most once per test binary, torn down by TestMain.
+// Shared fixtures: each started at most once per test binary, on first use,
+// and torn down by TestMain through the cleanups.
 var (
-	mu         sync.Mutex
-	fix        *fixture
-	fixErr     error
-	dock       *airgap.Docker
-	dockErr    error
-	cleanups   []func() error
-	rootOnce   sync.Once
-	root       string
-	rootErr    error
-	setupLimit = 2 * time.Minute
+	harnessOnce = sync.OnceValues(startHarness)
+	dockerOnce  = sync.OnceValues(startDocker)
+	rootOnce    = sync.OnceValues(moduleRoot)
+	setupLimit  = 2 * time.Minute
+
+	mu       sync.Mutex
+	cleanups []func() error
 )
 
 // harness returns the shared registry and base, starting them on first use.
 func harness(t *testing.T) *fixture {
 	t.Helper()
-	mu.Lock()
-	defer mu.Unlock()
-	if fix == nil && fixErr == nil {
-		fix, fixErr = startHarness()
-	}
-	if fixErr != nil {
-		t.Fatalf("air-gapped harness: %v", fixErr)
+	fix, err := harnessOnce()
+	if err != nil {
+		t.Fatalf("air-gapped harness: %v", err)
 	}
 	return fix
 }
@@ -59,7 +54,7 @@ func startHarness() (*fixture, error) {
 	if err != nil {
 		return nil, err
 	}
-	cleanups = append(cleanups, reg.Close)
+	addCleanup(reg.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), setupLimit)
 	defer cancel()
 	base, err := airgap.PushBase(ctx, reg.Host()+"/distroless/static")
@@ -81,15 +76,11 @@ func dockerd(t *testing.T) *airgap.Docker {
 	t.Helper()
 	ok, why := airgap.DockerAvailable()
 	airgap.Need(t, ok, "Docker ("+why+")", airgap.DockerInstallHint)
-	mu.Lock()
-	defer mu.Unlock()
-	if dock == nil && dockErr == nil {
-		dock, dockErr = startDocker()
+	d, err := dockerOnce()
+	if err != nil {
+		t.Fatalf("docker daemon: %v", err)
 	}
-	if dockErr != nil {
-		t.Fatalf("docker daemon: %v", dockErr)
-	}
-	return dock
+	return d
 }
 
 func startDocker() (*airgap.Docker, error) {
@@ -105,7 +96,7 @@ func startDocker() (*airgap.Docker, error) {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	cleanups = append(cleanups, func() error {
+	addCleanup(func() error {
 		err := d.Close()
 		return errors.Join(err, os.RemoveAll(dir))
 	})
@@ -115,23 +106,23 @@ func startDocker() (*airgap.Docker, error) {
 // repoRoot is the directory holding this module's go.mod.
 func repoRoot(t *testing.T) string {
 	t.Helper()
-	rootOnce.Do(func() {
-		out, err := exec.Command("go", "env", "GOMOD").Output()
-		if err != nil {
-			rootErr = fmt.Errorf("go env GOMOD: %w", err)
-			return
-		}
-		gomod := strings.TrimSpace(string(out))
-		if gomod == "" || gomod == os.DevNull {
-			rootErr = fmt.Errorf("not inside a Go module")
-			return
-		}
-		root = filepath.Dir(gomod)
-	})
-	if rootErr != nil {
-		t.Fatal(rootErr)
+	root, err := rootOnce()
+	if err != nil {
+		t.Fatal(err)
 	}
 	return root
+}
+
+func moduleRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	gomod := strings.TrimSpace(string(out))
+	if gomod == "" || gomod == os.DevNull {
+		return "", fmt.Errorf("not inside a Go module")
+	}
+	return filepath.Dir(gomod), nil
 }
 
 // addCleanup registers f to run once at the end of the test binary, after
@@ -160,16 +151,9 @@ func run(cmd *exec.Cmd) (string, error) {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		return stdout.String(), fmt.Errorf("%s: %w\n%s", strings.Join(cmd.Args, " "), err, tail(stderr.String(), 4000))
+		return stdout.String(), fmt.Errorf("%s: %w\n%s", strings.Join(cmd.Args, " "), err, proc.Tail(stderr.String(), 4000))
 	}
 	return stdout.String(), nil
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return "..." + s[len(s)-n:]
-	}
-	return s
 }
 
 // builtImage is cmd/hello built once by `go tool ko build` from the working
@@ -183,11 +167,18 @@ type builtImage struct {
 	Elapsed time.Duration
 }
 
-var (
-	imgOnce sync.Once
-	img     *builtImage
-	imgErr  error
-)
+// imageOnce builds it on first use.
+var imageOnce = sync.OnceValues(func() (*builtImage, error) {
+	h, err := harnessOnce()
+	if err != nil {
+		return nil, fmt.Errorf("air-gapped harness: %w", err)
+	}
+	dir, err := rootOnce()
+	if err != nil {
+		return nil, err
+	}
+	return buildHello(h, dir)
+})
 
 // sourceLabel is the repository the image says it was built from, as the
 // GitHub Actions workflow labels it.
@@ -207,11 +198,9 @@ func koBuildArgs(commit string, extra ...string) []string {
 // helloImage builds the image on first use.
 func helloImage(t *testing.T) *builtImage {
 	t.Helper()
-	h := harness(t)
-	dir := repoRoot(t)
-	imgOnce.Do(func() { img, imgErr = buildHello(h, dir) })
-	if imgErr != nil {
-		t.Fatalf("building the image: %v", imgErr)
+	img, err := imageOnce()
+	if err != nil {
+		t.Fatalf("building the image: %v", err)
 	}
 	return img
 }

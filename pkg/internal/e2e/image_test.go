@@ -8,10 +8,8 @@ import (
 	"debug/buildinfo"
 	"debug/elf"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -26,11 +24,12 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	specsv1 "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/kobuilt/hello/pkg/internal/airgap"
+	"github.com/kobuilt/hello/pkg/internal/imagefs"
+	"github.com/kobuilt/hello/pkg/internal/loopback"
 )
 
 const appPath = "/ko-app/hello"
@@ -88,24 +87,17 @@ func platformImage(t *testing.T, idx v1.ImageIndex, platform string) (v1.Image, 
 func flatten(t *testing.T, img v1.Image) imageFS {
 	t.Helper()
 	fs := imageFS{headers: map[string]*tar.Header{}}
-	rc := mutate.Extract(img)
-	defer rc.Close()
-	tr := tar.NewReader(rc)
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatalf("read image filesystem: %v", err)
-		}
-		p := path.Join("/", hdr.Name)
+	err := imagefs.Walk(img, func(p string, hdr *tar.Header, r io.Reader) error {
 		fs.headers[p] = hdr
-		if p == appPath {
-			if fs.binary, err = io.ReadAll(tr); err != nil {
-				t.Fatal(err)
-			}
+		if p != appPath {
+			return nil
 		}
+		var err error
+		fs.binary, err = io.ReadAll(r)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	if fs.binary == nil {
 		t.Fatalf("no %s in the image", appPath)
@@ -515,39 +507,32 @@ func TestDigestIsReproducible(t *testing.T) {
 	}
 }
 
+// freePort is a free port on 127.0.0.1 for a server the test starts.
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := loopback.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return port
 }
 
-// waitHTTP polls url until it answers 200, the process exits or ctx ends.
+// waitHTTP polls url until it answers 200, the process exits (a value on
+// exited, which is put back for the caller) or ctx ends.
 func waitHTTP(ctx context.Context, url string, exited chan error) error {
-	client := &http.Client{Timeout: 2 * time.Second}
-	var last error
-	for {
-		resp, err := client.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+	var opts []loopback.WaitOption
+	if exited != nil {
+		opts = append(opts, loopback.WithAbort(func() error {
+			select {
+			case err := <-exited:
+				exited <- err
+				return fmt.Errorf("process exited (%v)", err)
+			default:
 				return nil
 			}
-			err = fmt.Errorf("GET %s: %s", url, resp.Status)
-		}
-		last = err
-		select {
-		case err := <-exited:
-			exited <- err
-			return fmt.Errorf("process exited (%v) before %s answered", err, url)
-		case <-ctx.Done():
-			return fmt.Errorf("%s never answered 200: %v (%w)", url, last, ctx.Err())
-		case <-time.After(200 * time.Millisecond):
-		}
+		}))
 	}
+	return loopback.WaitHTTP(ctx, url, opts...)
 }
 
 func get(t *testing.T, url string) string {

@@ -24,6 +24,7 @@ import (
 
 	"github.com/kobuilt/hello/pkg/internal/airgap"
 	"github.com/kobuilt/hello/pkg/internal/controlplane"
+	"github.com/kobuilt/hello/pkg/internal/proc"
 )
 
 // object is a Kubernetes object as kubectl prints it in JSON.
@@ -55,7 +56,7 @@ func TestKubernetes(t *testing.T) {
 		ns := restrictedNamespace(t, ctx, cp, "hello-ko-apply")
 		stdout, stderr, err := output(ko.Command(ctx, "apply", "-f", "config/", "--", "--namespace="+ns))
 		if err != nil {
-			t.Fatalf("go tool ko apply -f config/: %v\n%s", err, tail(stderr, 6000))
+			t.Fatalf("go tool ko apply -f config/: %v\n%s", err, proc.Tail(stderr, 6000))
 		}
 		t.Logf("kubectl said:\n%s", stdout)
 		noWarnings(t, stdout+stderr)
@@ -82,7 +83,7 @@ func TestKubernetes(t *testing.T) {
 		apply := cp.Kubectl(ctx, "apply", "-f", "-", "--namespace="+ns)
 		stdout, stderrs, err := pipeline(kustomize, resolveCmd, apply)
 		if err != nil {
-			t.Fatalf("kubectl kustomize config | go tool ko resolve -f - | kubectl apply -f -: %v\n%s", err, tail(strings.Join(stderrs, "\n"), 6000))
+			t.Fatalf("kubectl kustomize config | go tool ko resolve -f - | kubectl apply -f -: %v\n%s", err, proc.Tail(strings.Join(stderrs, "\n"), 6000))
 		}
 		t.Logf("kubectl said:\n%s", stdout)
 		noWarnings(t, stdout+stderrs[2])
@@ -240,7 +241,7 @@ func publishedRef(t *testing.T, koLog string) string {
 	t.Helper()
 	m := publishedRE.FindAllStringSubmatch(koLog, -1)
 	if len(m) != 1 {
-		t.Fatalf("want one \"Published <ref>\" line from ko, got %d in:\n%s", len(m), tail(koLog, 4000))
+		t.Fatalf("want one \"Published <ref>\" line from ko, got %d in:\n%s", len(m), proc.Tail(koLog, 4000))
 	}
 	return m[0][1]
 }

@@ -11,7 +11,6 @@
 package main
 
 import (
-	"archive/tar"
 	"bytes"
 	"compress/gzip"
 	"context"
@@ -30,10 +29,10 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/kobuilt/hello/pkg/internal/airgap"
+	"github.com/kobuilt/hello/pkg/internal/imagefs"
 )
 
 // Targets from the project's acceptance criteria.
@@ -338,33 +337,22 @@ func layerBytes(img v1.Image) (int64, error) {
 }
 
 func gzippedApp(img v1.Image) (int64, error) {
-	rc := mutate.Extract(img)
-	defer rc.Close()
-	tr := tar.NewReader(rc)
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return 0, fmt.Errorf("no /ko-app/hello in the image")
-		}
-		if err != nil {
-			return 0, err
-		}
-		if strings.TrimPrefix(hdr.Name, "/") != "ko-app/hello" {
-			continue
-		}
-		var cw countWriter
-		zw, err := gzip.NewWriterLevel(&cw, gzip.BestSpeed)
-		if err != nil {
-			return 0, err
-		}
-		if _, err := io.Copy(zw, tr); err != nil {
-			return 0, err
-		}
-		if err := zw.Close(); err != nil {
-			return 0, err
-		}
-		return int64(cw), nil
+	bin, err := imagefs.ReadFile(img, "/ko-app/hello")
+	if err != nil {
+		return 0, err
 	}
+	var cw countWriter
+	zw, err := gzip.NewWriterLevel(&cw, gzip.BestSpeed)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := zw.Write(bin); err != nil {
+		return 0, err
+	}
+	if err := zw.Close(); err != nil {
+		return 0, err
+	}
+	return int64(cw), nil
 }
 
 type countWriter int64
