@@ -14,6 +14,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/VictoriaMetrics/metrics"
+
 	"github.com/kobuilt/hello/pkg/config"
 	"github.com/kobuilt/hello/pkg/graceful"
 	"github.com/kobuilt/hello/pkg/logbuffer"
@@ -22,15 +24,21 @@ import (
 
 func main() {
 	if err := run(context.Background(), os.Args, os.Getenv, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintf(os.Stderr, "hello: %v\n", err)
 		os.Exit(1)
 	}
 }
 
 // run is the whole program. It returns when ctx is cancelled or a SIGTERM
 // or SIGINT arrives and the graceful shutdown has finished; a second signal
-// during shutdown makes it return at once with an error.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+// during shutdown makes it return at once with an error. Logs go to
+// stdout; the error that ends the program, if any, goes to stderr as one
+// line, since it may come before there is a logger or after it is closed.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
+	defer func() {
+		if err != nil {
+			fmt.Fprintf(stderr, "hello: %v\n", err)
+		}
+	}()
 	cfg, err := config.Parse(args[1:], getenv, stdout)
 	if errors.Is(err, config.ErrHelp) {
 		return nil
@@ -38,9 +46,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	logs := logbuffer.New(stdout)
+	// Serving never waits on stdout: lines it cannot take are dropped,
+	// counted in log_lines_dropped_total and reported once it drains.
+	var log *slog.Logger
+	logs := logbuffer.New(stdout, logbuffer.WithDropReport(func(n uint64) {
+		log.Warn("log lines dropped: stdout was slower than the service", slog.Uint64("dropped", n))
+	}))
 	defer logs.Close()
-	log := newLogger(logs, cfg)
+	log = newLogger(logs, cfg)
 
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
@@ -51,6 +64,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		server.WithBodyLimit(cfg.BodyLimit),
 		server.WithRequestTimeout(cfg.RequestTimeout),
 	)
+	srv.Metrics().RegisterMetricsWriter(func(w io.Writer) {
+		metrics.WriteCounterUint64(w, "log_lines_dropped_total", logs.Dropped())
+	})
 	httpServer := &http.Server{
 		Handler:           srv,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,

@@ -345,10 +345,13 @@ func TestRunRejectsBadConfiguration(t *testing.T) {
 				defer ln.Close()
 				args = append(args, "--addr", ln.Addr().String())
 			}
-			var stdout bytes.Buffer
-			err := run(context.Background(), args, func(k string) string { return tt.env[k] }, &stdout, io.Discard)
+			var stdout, stderr bytes.Buffer
+			err := run(context.Background(), args, func(k string) string { return tt.env[k] }, &stdout, &stderr)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("run = %v, want an error containing %q", err, tt.want)
+				t.Fatalf("run = %v, want an error containing %q", err, tt.want)
+			}
+			if want := "hello: " + err.Error() + "\n"; stderr.String() != want {
+				t.Errorf("stderr = %q, want %q", stderr.String(), want)
 			}
 		})
 	}
@@ -400,11 +403,21 @@ type process struct {
 
 func startBinary(t *testing.T, env ...string) *process {
 	t.Helper()
+	return startBinaryTo(t, nil, env...)
+}
+
+// startBinaryTo starts the binary with stdout going to stdout, or to
+// p.stdout when it is nil.
+func startBinaryTo(t *testing.T, stdout io.Writer, env ...string) *process {
+	t.Helper()
 	p := &process{addr: freeAddr(t), stdout: &syncBuffer{}, stderr: &syncBuffer{}, exited: make(chan struct{})}
 	_, port, _ := net.SplitHostPort(p.addr)
 	p.cmd = exec.Command(binary(t))
 	p.cmd.Env = append(os.Environ(), append([]string{"PORT=" + port}, env...)...)
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
+	if stdout != nil {
+		p.cmd.Stdout = stdout
+	}
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -640,4 +653,90 @@ func TestSIGTERMKeepAliveClientsLoseNothing(t *testing.T) {
 			t.Errorf("run %d: exit code %d, stderr: %s", run+1, code, p.stderr)
 		}
 	}
+}
+
+// With stdout a pipe nobody reads (a stalled log driver), every request is
+// still answered; lines that cannot go out are dropped and counted; and
+// SIGTERM turns /readyz to 503 and ends the process in bounded time.
+func TestStalledStdoutNeverStopsServing(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close() // never read
+	p := startBinaryTo(t, w, "DRAIN_DELAY=1s", "SHUTDOWN_TIMEOUT=2s")
+	w.Close()
+	base := "http://" + p.addr
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}, Timeout: 5 * time.Second}
+	defer client.CloseIdleConnections()
+
+	const requests = 3000
+	var failed atomic.Int64
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range 8 {
+		wg.Go(func() {
+			for i := range next {
+				resp, err := client.Get(base + "/hello")
+				if err != nil {
+					if failed.Add(1) <= 3 {
+						t.Errorf("request %d: %v", i, err)
+					}
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					failed.Add(1)
+				}
+			}
+		})
+	}
+	t0 := time.Now()
+	for i := range requests {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	t.Logf("%d requests with stdout unread: %d failed, %s", requests, failed.Load(), time.Since(t0))
+	if failed.Load() > 0 {
+		t.Fatalf("%d of %d requests failed with stdout stalled", failed.Load(), requests)
+	}
+	resp, err := client.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var dropped int
+	for _, l := range strings.Split(string(metrics), "\n") {
+		fmt.Sscanf(l, "log_lines_dropped_total %d", &dropped)
+	}
+	t.Logf("log_lines_dropped_total %d", dropped)
+	if dropped == 0 {
+		t.Error("log_lines_dropped_total is 0 with stdout stalled")
+	}
+
+	const drain, timeout = time.Second, 2 * time.Second
+	signalled := time.Now()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		resp, err := client.Get(base + "/readyz")
+		if err != nil {
+			t.Fatalf("/readyz after SIGTERM: %v", err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			t.Logf("/readyz 503 %s after SIGTERM", time.Since(signalled))
+			break
+		}
+		if time.Since(signalled) > drain/2 {
+			t.Fatalf("/readyz still %d %s after SIGTERM", resp.StatusCode, time.Since(signalled))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	p.waitExit(t, drain+timeout+time.Second)
+	t.Logf("exited %s after SIGTERM (bound: drain %s + shutdown timeout %s + 1s)", time.Since(signalled), drain, timeout)
 }

@@ -1,16 +1,34 @@
-// Package logbuffer batches log lines on their way to stdout.
+// Package logbuffer carries log lines to stdout without ever making the
+// request path wait for it.
 //
-// An access log costs one write system call per request when written
-// straight through, which on a busy server is a large share of the work
-// of answering GET /hello. A Writer writes straight through while traffic
-// is light, so a line shows up at once, and batches lines for up to one
-// interval while it is heavy.
+// Write only appends a line to a buffer; one goroutine writes the buffer
+// out. While traffic is light a line goes out at once; under load, lines
+// are batched for up to one interval, one write system call for many
+// lines, where writing straight through would cost one per request. When
+// the sink is slower than the lines arrive (a stalled log driver, a full
+// disk, a pipe nobody reads), the buffer fills up to its limit and further
+// lines are dropped and counted, so serving goes on; once the sink has
+// caught up, the drop report hears how many lines were lost.
 package logbuffer
 
 import (
+	"bytes"
+	"errors"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
+)
+
+const (
+	// flushAt is a batch worth writing before its interval is over.
+	flushAt = 64 << 10
+	// limit bounds the memory a stalled sink can take: lines beyond it
+	// are dropped.
+	limit = 256 << 10
+	// closeWait bounds how long Close waits for a sink that does not
+	// drain, so that a stalled stdout cannot keep the process from exiting.
+	closeWait = 500 * time.Millisecond
 )
 
 // Writer batches writes to an underlying writer. It is safe for
@@ -19,14 +37,17 @@ import (
 type Writer struct {
 	out      io.Writer
 	interval time.Duration
-	limit    int
+	report   func(dropped uint64)
 
-	mu        sync.Mutex
-	buf       []byte
-	lastWrite time.Time // of a write to out
-	timer     *time.Timer
-	err       error // the first error from out, reported by every later call
-	closed    bool
+	mu         sync.Mutex
+	buf        []byte
+	unreported uint64 // lines dropped since the last report
+	closed     bool
+
+	dropped atomic.Uint64
+	first   chan struct{} // a line arrived in an empty buffer
+	full    chan struct{} // the batch reached flushAt, or Close
+	done    chan struct{} // the writing goroutine has returned
 }
 
 // Option configures a Writer.
@@ -35,80 +56,138 @@ type Option func(*Writer)
 // WithInterval sets how long a line may wait in the buffer (default 100ms).
 func WithInterval(d time.Duration) Option { return func(w *Writer) { w.interval = d } }
 
-// WithLimit sets how many buffered bytes trigger a write at once (default 64 KiB).
-func WithLimit(n int) Option { return func(w *Writer) { w.limit = n } }
+// WithDropReport sets a function called with the number of lines dropped,
+// once the sink has caught up after dropping some. It runs on the writing
+// goroutine and may log through the Writer.
+func WithDropReport(f func(dropped uint64)) Option { return func(w *Writer) { w.report = f } }
 
 // New returns a Writer that writes to out. Call Close before exit so the
 // last lines are not lost.
 func New(out io.Writer, opts ...Option) *Writer {
-	w := &Writer{out: out, interval: 100 * time.Millisecond, limit: 64 << 10}
+	w := &Writer{
+		out: out, interval: 100 * time.Millisecond,
+		first: make(chan struct{}, 1), full: make(chan struct{}, 1), done: make(chan struct{}),
+	}
 	for _, o := range opts {
 		o(w)
 	}
-	w.buf = make([]byte, 0, w.limit)
+	go w.loop()
 	return w
 }
 
-// Write takes one line. It writes through if nothing was written within
-// the last interval, and buffers otherwise.
+// Write takes one line and never waits for the sink: when the buffer is
+// full the line is dropped and counted. It fails only after Close.
 func (w *Writer) Write(p []byte) (int, error) {
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.err != nil {
-		return 0, w.err
-	}
 	if w.closed {
+		w.mu.Unlock()
 		return 0, io.ErrClosedPipe
 	}
-	now := time.Now()
-	if len(w.buf) == 0 && now.Sub(w.lastWrite) >= w.interval {
-		w.lastWrite = now
-		n, err := w.out.Write(p)
-		w.err = err
-		return n, err
+	if len(w.buf)+len(p) > limit {
+		w.unreported++
+		w.mu.Unlock()
+		w.dropped.Add(1)
+		return len(p), nil
 	}
+	wasEmpty := len(w.buf) == 0
 	w.buf = append(w.buf, p...)
-	if len(w.buf) >= w.limit {
-		return len(p), w.flushLocked()
+	full := len(w.buf) >= flushAt
+	w.mu.Unlock()
+	if wasEmpty {
+		signal(w.first)
 	}
-	if w.timer == nil {
-		w.timer = time.AfterFunc(w.interval, w.timerFlush)
+	if full {
+		signal(w.full)
 	}
 	return len(p), nil
 }
 
-func (w *Writer) timerFlush() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.timer = nil
-	w.flushLocked()
-}
+// Dropped is the number of lines dropped so far because the sink was
+// slower than the lines arrived or failed.
+func (w *Writer) Dropped() uint64 { return w.dropped.Load() }
 
-func (w *Writer) flushLocked() error {
-	if w.err != nil || len(w.buf) == 0 {
-		return w.err
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
 	}
-	w.lastWrite = time.Now()
-	_, w.err = w.out.Write(w.buf)
-	w.buf = w.buf[:0]
-	return w.err
 }
 
-// Flush writes out whatever is buffered.
-func (w *Writer) Flush() error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.flushLocked()
+func (w *Writer) loop() {
+	defer close(w.done)
+	var last time.Time
+	var spare []byte
+	for {
+		w.mu.Lock()
+		idle := len(w.buf) == 0 && !w.closed
+		w.mu.Unlock()
+		if idle {
+			select {
+			case <-w.first:
+			case <-w.full:
+			}
+		}
+		// Lines that come within an interval of the last write wait for
+		// the rest of it, so that a busy server writes many per call.
+		if d := w.interval - time.Since(last); d > 0 {
+			t := time.NewTimer(d)
+			select {
+			case <-t.C:
+			case <-w.full:
+			}
+			t.Stop()
+		}
+		select {
+		case <-w.first: // this batch's, stale now
+		default:
+		}
+
+		w.mu.Lock()
+		batch := w.buf
+		w.buf = spare[:0]
+		closed := w.closed
+		w.mu.Unlock()
+		if len(batch) > 0 {
+			if _, err := w.out.Write(batch); err != nil {
+				n := uint64(bytes.Count(batch, []byte("\n")))
+				w.dropped.Add(n)
+				w.mu.Lock()
+				w.unreported += n
+				w.mu.Unlock()
+			}
+			last = time.Now()
+		}
+		spare = batch
+
+		w.mu.Lock()
+		// Caught up: what is left is less than half the limit.
+		var n uint64
+		if len(w.buf) < limit/2 {
+			n, w.unreported = w.unreported, 0
+		}
+		empty := len(w.buf) == 0
+		w.mu.Unlock()
+		if n > 0 && w.report != nil && !closed {
+			w.report(n)
+		}
+		if closed && empty {
+			return
+		}
+	}
 }
 
-// Close flushes and makes later writes fail.
+// Close writes out what is buffered and makes later writes fail. It waits
+// at most half a second for a sink that does not drain; the lines still
+// buffered then are lost, and Close says so.
 func (w *Writer) Close() error {
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.timer != nil {
-		w.timer.Stop()
-		w.timer = nil
-	}
 	w.closed = true
-	return w.flushLocked()
+	w.mu.Unlock()
+	signal(w.full)
+	select {
+	case <-w.done:
+		return nil
+	case <-time.After(closeWait):
+		return errors.New("log sink did not take the last lines within " + closeWait.String())
+	}
 }

@@ -11,15 +11,20 @@ import (
 	"time"
 )
 
-// recorder counts the writes that reach it.
+// recorder counts the writes that reach it; while blocked is open, every
+// write waits for it to close, as a write to a pipe nobody reads does.
 type recorder struct {
-	mu     sync.Mutex
-	buf    bytes.Buffer
-	writes int
-	err    error
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	writes  int
+	err     error
+	blocked chan struct{}
 }
 
 func (r *recorder) Write(p []byte) (int, error) {
+	if r.blocked != nil {
+		<-r.blocked
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.err != nil {
@@ -35,13 +40,26 @@ func (r *recorder) state() (string, int) {
 	return r.buf.String(), r.writes
 }
 
+// waitFor polls until cond holds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("never: %s", what)
+		}
+	}
+}
+
 func TestLightTrafficWritesThrough(t *testing.T) {
 	var r recorder
 	w := New(&r, WithInterval(20*time.Millisecond))
+	defer w.Close()
 	for i := range 3 {
 		fmt.Fprintf(w, "line %d\n", i)
-		if got, _ := r.state(); !strings.Contains(got, fmt.Sprintf("line %d\n", i)) {
-			t.Fatalf("line %d was held back on an idle writer", i)
+		t0 := time.Now()
+		waitFor(t, "line written", func() bool { got, _ := r.state(); return strings.Contains(got, fmt.Sprintf("line %d\n", i)) })
+		if d := time.Since(t0); d > 15*time.Millisecond {
+			t.Errorf("line %d held back %s on an idle writer", i, d)
 		}
 		time.Sleep(30 * time.Millisecond)
 	}
@@ -50,38 +68,29 @@ func TestLightTrafficWritesThrough(t *testing.T) {
 func TestHeavyTrafficIsBatched(t *testing.T) {
 	var r recorder
 	w := New(&r, WithInterval(50*time.Millisecond))
+	defer w.Close()
+	io.WriteString(w, "first\n")
+	waitFor(t, "first line written", func() bool { _, n := r.state(); return n == 1 })
 	for i := range 1000 {
 		fmt.Fprintf(w, "line %d\n", i)
 	}
-	if _, writes := r.state(); writes != 1 {
-		t.Errorf("%d writes reached the output before the interval, want 1 (the first line)", writes)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		got, writes := r.state()
-		if strings.Count(got, "\n") == 1000 {
-			if writes != 2 {
-				t.Errorf("1000 lines took %d writes, want 2", writes)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d of 1000 lines written after the interval", strings.Count(got, "\n"))
-		}
-		time.Sleep(10 * time.Millisecond)
+	waitFor(t, "1000 lines written", func() bool { got, _ := r.state(); return strings.Count(got, "\n") == 1001 })
+	if _, writes := r.state(); writes != 2 {
+		t.Errorf("1000 lines after the first took %d writes, want 1", writes-1)
 	}
 }
 
-func TestLimitForcesAWrite(t *testing.T) {
+func TestFullBatchGoesBeforeTheInterval(t *testing.T) {
 	var r recorder
-	w := New(&r, WithInterval(time.Hour), WithLimit(100))
-	line := strings.Repeat("x", 29) + "\n"
-	for range 5 { // the first goes through, then 4 x 30 bytes pass the limit
+	w := New(&r, WithInterval(time.Hour))
+	defer w.Close()
+	io.WriteString(w, "first\n")
+	waitFor(t, "first line written", func() bool { _, n := r.state(); return n == 1 })
+	line := strings.Repeat("x", 1023) + "\n"
+	for range flushAt / len(line) {
 		io.WriteString(w, line)
 	}
-	if got, writes := r.state(); writes != 2 || len(got) != 150 {
-		t.Errorf("writes = %d, bytes = %d; want 2 writes of all 150 bytes", writes, len(got))
-	}
+	waitFor(t, "a full batch written within the hour", func() bool { _, n := r.state(); return n == 2 })
 }
 
 func TestCloseFlushesAndRefusesMore(t *testing.T) {
@@ -100,22 +109,78 @@ func TestCloseFlushesAndRefusesMore(t *testing.T) {
 	}
 }
 
-func TestErrorsAreReported(t *testing.T) {
-	broken := errors.New("disk full")
-	r := recorder{err: broken}
-	w := New(&r, WithInterval(time.Hour))
-	if _, err := io.WriteString(w, "a\n"); !errors.Is(err, broken) {
-		t.Errorf("Write = %v, want %v", err, broken)
+// A sink that takes nothing (stdout a pipe nobody reads) never holds up a
+// Write: lines beyond the buffer are dropped and counted, one report says
+// how many once the sink drains, and Close gives up in bounded time.
+func TestStalledSinkNeverBlocksWrites(t *testing.T) {
+	r := recorder{blocked: make(chan struct{})}
+	var reports []uint64
+	var mu sync.Mutex
+	w := New(&r, WithInterval(time.Millisecond), WithDropReport(func(n uint64) {
+		mu.Lock()
+		reports = append(reports, n)
+		mu.Unlock()
+	}))
+	line := strings.Repeat("x", 199) + "\n"
+	const lines = 3 * limit / 200
+	t0 := time.Now()
+	for range lines {
+		if _, err := io.WriteString(w, line); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if _, err := io.WriteString(w, "b\n"); !errors.Is(err, broken) {
-		t.Errorf("later Write = %v, want %v", err, broken)
+	t.Logf("%d lines of 200 bytes into a stalled sink in %s, %d dropped", lines, time.Since(t0), w.Dropped())
+	if w.Dropped() < lines/2 {
+		t.Errorf("%d of %d lines dropped, want at least half: the buffer holds %d bytes", w.Dropped(), lines, limit)
+	}
+
+	close(r.blocked) // the sink drains
+	waitFor(t, "drop report", func() bool { mu.Lock(); defer mu.Unlock(); return len(reports) > 0 })
+	time.Sleep(50 * time.Millisecond)
+	mu.Lock()
+	if len(reports) != 1 || reports[0] != w.Dropped() {
+		t.Errorf("reports %v, want one with all %d dropped lines", reports, w.Dropped())
+	}
+	mu.Unlock()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := r.state()
+	if n := uint64(strings.Count(got, "\n")); n+w.Dropped() != lines {
+		t.Errorf("%d written + %d dropped != %d lines", n, w.Dropped(), lines)
+	}
+}
+
+func TestCloseGivesUpOnAStalledSink(t *testing.T) {
+	r := recorder{blocked: make(chan struct{})}
+	defer close(r.blocked)
+	w := New(&r)
+	io.WriteString(w, "a\n")
+	io.WriteString(w, "b\n")
+	t0 := time.Now()
+	if err := w.Close(); err == nil {
+		t.Error("Close = nil with the last lines never written")
+	}
+	if d := time.Since(t0); d > 2*closeWait {
+		t.Errorf("Close took %s", d)
+	}
+}
+
+func TestFailedWritesAreCountedAsDropped(t *testing.T) {
+	r := recorder{err: errors.New("disk full")}
+	w := New(&r, WithInterval(time.Hour))
+	io.WriteString(w, "a\n")
+	io.WriteString(w, "b\n")
+	w.Close()
+	if w.Dropped() != 2 {
+		t.Errorf("Dropped = %d after 2 failed lines", w.Dropped())
 	}
 }
 
 // Run with -race.
 func TestConcurrentLinesStayWhole(t *testing.T) {
 	var r recorder
-	w := New(&r, WithInterval(time.Millisecond), WithLimit(512))
+	w := New(&r, WithInterval(time.Millisecond))
 	var wg sync.WaitGroup
 	for g := range 8 {
 		wg.Go(func() {
