@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -57,6 +58,7 @@ func (s *Server) edgeMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
 		req, res := c.Request(), c.Response()
+		markHandled(req)
 		h := res.Header()
 		if id := req.Header[echo.HeaderXRequestID]; len(id) == 1 && validRequestID(id[0]) {
 			h[echo.HeaderXRequestID] = id // never modified, so it can be shared
@@ -98,18 +100,44 @@ func (s *Server) edgeMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 		ctx := req.Context()
 		if h := s.log.Handler(); h.Enabled(ctx, level) {
 			r := slog.NewRecord(end, level, "request", 0)
+			bytes := res.Size
+			if req.Method == http.MethodHead {
+				bytes = 0 // net/http drops a HEAD response's body but reports it written
+			}
 			r.AddAttrs(
 				slog.String("request_id", requestID(c)),
-				slog.String("method", req.Method),
-				slog.String("path", req.URL.Path),
+				slog.String("method", bounded(req.Method, maxLoggedMethod)),
+				slog.String("path", bounded(req.URL.Path, maxLoggedPath)),
 				slog.Int("status", res.Status),
 				slog.Duration("latency", elapsed),
-				slog.Int64("bytes", res.Size),
+				slog.Int64("bytes", bytes),
 			)
 			_ = h.Handle(ctx, r) // a failed log write cannot be reported anywhere better
 		}
 		return nil
 	}
+}
+
+// The longest method and path the logs carry. net/http accepts a method
+// of any length (HTTP's own are at most 7 bytes, WebDAV's 16) and a path as
+// long as MAX_HEADER_BYTES allows, so without a bound one request can make a
+// log line of tens of kilobytes.
+const (
+	maxLoggedMethod = 32
+	maxLoggedPath   = 1024
+)
+
+// bounded cuts s to at most n bytes, at a UTF-8 boundary, and says how much
+// it cut.
+func bounded(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	i := n
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "…(" + strconv.Itoa(len(s)) + " bytes)"
 }
 
 func requestID(c echo.Context) string {
@@ -125,8 +153,8 @@ func (s *Server) recoverMiddleware() echo.MiddlewareFunc {
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
 			s.log.LogAttrs(c.Request().Context(), slog.LevelError, "panic recovered",
 				slog.String("request_id", requestID(c)),
-				slog.String("method", c.Request().Method),
-				slog.String("path", c.Request().URL.Path),
+				slog.String("method", bounded(c.Request().Method, maxLoggedMethod)),
+				slog.String("path", bounded(c.Request().URL.Path, maxLoggedPath)),
 				slog.String("error", err.Error()),
 				slog.String("stack", string(stack)))
 			return fmt.Errorf("panic: %w", err)

@@ -15,8 +15,8 @@ import (
 // headers, access log, metrics); the rest is wrapped around each route
 // once, here.
 func (s *Server) addRoutes() {
-	e := s.echo
-	e.Use(s.edgeMiddleware)
+	s.echo.Use(s.edgeMiddleware)
+	s.metricsEcho.Use(s.edgeMiddleware)
 
 	s.perRoute = []echo.MiddlewareFunc{
 		s.recoverMiddleware(),
@@ -28,14 +28,22 @@ func (s *Server) addRoutes() {
 		}),
 		deadlineMiddleware(s.requestTimeout),
 	}
-	handle := s.handle
 	getOrHead := []string{http.MethodGet, http.MethodHead}
 
-	handle(getOrHead, "/hello", handleHello)
-	handle(getOrHead, "/healthz", handleHealthz)
-	handle(getOrHead, "/readyz", s.handleReadyz)
-	handle(getOrHead, "/version", s.handleVersion)
-	handle(getOrHead, "/metrics", echo.WrapHandler(metricsHandler(s.metricsSet)))
+	s.handle(getOrHead, "/hello", handleHello)
+	s.handle(getOrHead, "/healthz", handleHealthz)
+	s.handle(getOrHead, "/readyz", s.handleReadyz)
+
+	// What only operators need: MetricsHandler always serves it; the main
+	// handler too unless WithSeparateMetrics moved it off.
+	metrics := echo.WrapHandler(metricsHandler(s.metricsSet))
+	for _, e := range []*echo.Echo{s.metricsEcho, s.echo} {
+		if e == s.echo && s.separateMetrics {
+			break
+		}
+		s.handleOn(e, getOrHead, "/version", s.handleVersion)
+		s.handleOn(e, getOrHead, "/metrics", metrics)
+	}
 }
 
 // quietPaths are polled by probes and scrapers; logging each poll would
@@ -48,11 +56,15 @@ func quietPath(route string) bool {
 	return false
 }
 
-// handle registers h for methods on path, wrapped in the per-route
-// middleware.
+// handle registers h on the main handler for methods on path, wrapped in
+// the per-route middleware.
 func (s *Server) handle(methods []string, path string, h echo.HandlerFunc) {
+	s.handleOn(s.echo, methods, path, h)
+}
+
+func (s *Server) handleOn(e *echo.Echo, methods []string, path string, h echo.HandlerFunc) {
 	for i := len(s.perRoute) - 1; i >= 0; i-- {
 		h = s.perRoute[i](h)
 	}
-	s.echo.Match(methods, path, h)
+	e.Match(methods, path, h)
 }

@@ -19,15 +19,18 @@ import (
 
 // Server is the whole HTTP handler of the service.
 type Server struct {
-	echo           *echo.Echo
-	log            *slog.Logger
-	metricsSet     *metrics.Set
-	metrics        *requestMetrics
-	version        version.Info
-	bodyLimit      int64
-	requestTimeout time.Duration
-	ready          atomic.Bool
-	perRoute       []echo.MiddlewareFunc // see addRoutes
+	echo            *echo.Echo
+	metricsEcho     *echo.Echo // see MetricsHandler
+	separateMetrics bool
+	conns           *connTracker
+	log             *slog.Logger
+	metricsSet      *metrics.Set
+	metrics         *requestMetrics
+	version         version.Info
+	bodyLimit       int64
+	requestTimeout  time.Duration
+	ready           atomic.Bool
+	perRoute        []echo.MiddlewareFunc // see addRoutes
 }
 
 // Option configures a Server.
@@ -40,6 +43,13 @@ func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
 // Go runtime and process metrics; the server adds its own metrics to it
 // (default: a new set, see Metrics).
 func WithMetrics(set *metrics.Set) Option { return func(s *Server) { s.metricsSet = set } }
+
+// WithSeparateMetrics(true) serves /metrics and /version only through
+// MetricsHandler, for a listener of their own that only operators and the
+// scraper can reach (default: the main handler serves them too).
+func WithSeparateMetrics(separate bool) Option {
+	return func(s *Server) { s.separateMetrics = separate }
+}
 
 // WithBodyLimit sets the largest request body in bytes (default 1 MiB).
 func WithBodyLimit(n int64) Option { return func(s *Server) { s.bodyLimit = n } }
@@ -68,19 +78,28 @@ func New(opts ...Option) *Server {
 		s.version = version.Get()
 	}
 	s.metrics = newRequestMetrics(s.metricsSet)
+	s.conns = newConnTracker(s.metricsSet)
+	s.echo, s.metricsEcho = s.newEcho(), s.newEcho()
+	s.addRoutes()
+	return s
+}
 
+func (s *Server) newEcho() *echo.Echo {
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
 	e.Logger.SetOutput(io.Discard) // everything is logged through slog
 	e.HTTPErrorHandler = s.handleError
-	s.echo = e
-	s.addRoutes()
-	return s
+	return e
 }
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+
+// MetricsHandler serves /metrics and /version (and 404 for anything else),
+// with the same request IDs, headers and request metrics as the main
+// handler, for a listener of its own (METRICS_ADDR).
+func (s *Server) MetricsHandler() http.Handler { return s.metricsEcho }
 
 // Metrics is the set /metrics serves: add a program's own metrics here,
 // e.g. srv.Metrics().NewCounter("log_lines_dropped_total").
@@ -98,8 +117,8 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if he, ok := err.(*echo.HTTPError); !ok || he.Code >= http.StatusInternalServerError {
 		s.log.LogAttrs(c.Request().Context(), slog.LevelError, "request failed",
 			slog.String("request_id", requestID(c)),
-			slog.String("method", c.Request().Method),
-			slog.String("path", c.Request().URL.Path),
+			slog.String("method", bounded(c.Request().Method, maxLoggedMethod)),
+			slog.String("path", bounded(c.Request().URL.Path, maxLoggedPath)),
 			slog.String("error", err.Error()))
 	}
 	s.echo.DefaultHTTPErrorHandler(err, c)

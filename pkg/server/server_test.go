@@ -234,3 +234,35 @@ func TestMetricsCountByRouteAndStatus(t *testing.T) {
 		}
 	}
 }
+
+func TestSeparateMetricsMovesMetricsAndVersionOffTheMainHandler(t *testing.T) {
+	for _, separate := range []bool{false, true} {
+		s, _ := newTestServer(t, WithSeparateMetrics(separate))
+		onMain := http.StatusOK
+		if separate {
+			onMain = http.StatusNotFound
+		}
+		for _, tt := range []struct {
+			h    http.Handler
+			name string
+			path string
+			want int
+		}{
+			{s, "main", "/hello", 200},
+			{s, "main", "/metrics", onMain},
+			{s, "main", "/version", onMain},
+			{s.MetricsHandler(), "metrics", "/metrics", 200},
+			{s.MetricsHandler(), "metrics", "/version", 200},
+			{s.MetricsHandler(), "metrics", "/hello", 404},
+		} {
+			rec := httptest.NewRecorder()
+			tt.h.ServeHTTP(rec, httptest.NewRequest("GET", tt.path, nil))
+			if rec.Code != tt.want {
+				t.Errorf("separate=%v: %s handler %s = %d, want %d", separate, tt.name, tt.path, rec.Code, tt.want)
+			}
+			if rec.Header().Get("X-Content-Type-Options") != "nosniff" {
+				t.Errorf("separate=%v: %s handler %s has no security headers", separate, tt.name, tt.path)
+			}
+		}
+	}
+}
