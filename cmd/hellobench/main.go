@@ -1,12 +1,16 @@
-// Command hellobench measures hello against a bare net/http server on the
-// same machine in one run: throughput and latency under the same load,
-// idle memory, and time from start to the first 200.
+// Command hellobench measures hello against a bare echo server and a bare
+// net/http server on the same machine in one run: binary size, throughput
+// and latency under the same load, server CPU per request, the CPU of one
+// /metrics scrape against one /hello, time from start to the first 200, and
+// idle memory.
 //
-//	go run ./cmd/hellobench
+//	go run ./cmd/hellobench                      # 9 rounds, about 3 minutes
+//	go run ./cmd/hellobench -svg docs/images     # also draw the charts in docs/performance.md
 //
-// The two servers take turns over several rounds and the verdict uses the
-// median of the per-round ratios, because a shared 2-core machine swings
-// by ±15% from one minute to the next.
+// The three servers take turns over several rounds and every figure is the
+// median of the per-round ratios, because a shared 2-core machine swings by
+// ±15% from one minute to the next. Each round prints the machine's idle
+// share, which tells a gap in work from a gap in waiting.
 package main
 
 import (
@@ -18,6 +22,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,23 +42,26 @@ func main() {
 }
 
 type settings struct {
-	rounds, concurrency, starts int
-	duration, warmup            time.Duration
+	rounds, concurrency, starts  int
+	duration, warmup, costWindow time.Duration
+	svgDir                       string
 }
 
 func run(args []string, out io.Writer) error {
 	var s settings
 	fs := flag.NewFlagSet("hellobench", flag.ContinueOnError)
-	fs.IntVar(&s.rounds, "rounds", 5, "load rounds per server, interleaved")
+	fs.IntVar(&s.rounds, "rounds", 9, "load rounds per server, interleaved")
 	fs.DurationVar(&s.duration, "duration", 3*time.Second, "load duration of one round")
 	fs.DurationVar(&s.warmup, "warmup", 500*time.Millisecond, "load before each measured round")
 	fs.IntVar(&s.concurrency, "concurrency", 16, "keep-alive connections, one request in flight on each")
 	fs.IntVar(&s.starts, "starts", 15, "process starts timed per server")
+	fs.DurationVar(&s.costWindow, "cost-window", time.Second, "how long each round sends one kind of request one at a time to measure its CPU cost (/hello, /metrics)")
+	fs.StringVar(&s.svgDir, "svg", "", "write the charts (per-round ratios, binary bytes by module) as SVG files into this directory")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if s.rounds < 1 || s.concurrency < 1 || s.starts < 1 || s.duration <= 0 || s.warmup < 0 {
-		return errors.New("rounds, concurrency and starts must be at least 1 and duration positive")
+	if s.rounds < 1 || s.concurrency < 1 || s.starts < 1 || s.duration <= 0 || s.warmup < 0 || s.costWindow <= 0 {
+		return errors.New("rounds, concurrency and starts must be at least 1, duration and cost-window positive")
 	}
 
 	dir, err := os.MkdirTemp("", "hellobench-")
@@ -61,82 +69,145 @@ func run(args []string, out io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	servers := []server{
-		{name: "hello", pkg: "github.com/kobuilt/hello/cmd/hello", env: []string{"DRAIN_DELAY=0s"}},
-		{name: "bare", pkg: "github.com/kobuilt/hello/cmd/hellobench/bare"},
-	}
-	for i := range servers {
-		servers[i].bin = filepath.Join(dir, servers[i].name)
-		// Built as the image builds it, so the numbers are the shipped binary's.
-		cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", servers[i].bin, servers[i].pkg)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("build %s: %v\n%s", servers[i].pkg, err, b)
+	hello := &server{name: "hello", pkg: "github.com/kobuilt/hello/cmd/hello", env: []string{"DRAIN_DELAY=0s"}, metrics: true}
+	echo := &server{name: "echo", pkg: "github.com/kobuilt/hello/cmd/hellobench/bareecho"}
+	bare := &server{name: "bare", pkg: "github.com/kobuilt/hello/cmd/hellobench/bare"}
+	servers := []*server{hello, echo, bare}
+	for _, srv := range servers {
+		if err := srv.build(dir); err != nil {
+			return err
 		}
 	}
-	hello, bare := &servers[0], &servers[1]
-	fmt.Fprintf(out, "hellobench: %d rounds x %s, %d connections, GET /hello, load generator in this process\n\n", s.rounds, s.duration, s.concurrency)
-	fmt.Fprintf(out, "%-6s %-6s %10s %9s %9s %8s %12s %6s\n", "round", "server", "req/s", "p50", "p99", "errors", "server CPU", "idle")
 
-	var rpsRatios, p99Ratios []float64
+	fmt.Fprintf(out, "hellobench: hello = this service; echo = bare echo hello; bare = bare net/http hello\n")
+	fmt.Fprintf(out, "%d rounds x %s, %d connections, GET /hello, load generator in this process\n\n", s.rounds, s.duration, s.concurrency)
+	fmt.Fprintf(out, "binary (CGO_ENABLED=0 -trimpath -ldflags='-s -w'): hello %s, echo %s, bare %s; hello/echo %.2f, hello/bare %.2f\n\n",
+		mb(hello.size), mb(echo.size), mb(bare.size), float64(hello.size)/float64(echo.size), float64(hello.size)/float64(bare.size))
+
+	fmt.Fprintf(out, "%-6s %-6s %10s %9s %9s %8s %12s %6s\n", "round", "server", "req/s", "p50", "p99", "errors", "server CPU", "idle")
+	var rr []roundRatios
 	for r := range s.rounds {
-		order := []*server{hello, bare}
-		if r%2 == 1 {
-			order = []*server{bare, hello}
-		}
-		results := map[string]loadResult{}
+		order := slices.Concat(servers[r%3:], servers[:r%3])
+		results := map[*server]loadResult{}
 		for _, srv := range order {
 			res, err := srv.load(s)
 			if err != nil {
 				return fmt.Errorf("round %d, %s: %w", r+1, srv.name, err)
 			}
-			results[srv.name] = res
+			results[srv] = res
 			fmt.Fprintf(out, "%-6d %-6s %10.0f %9s %9s %8d %8.1fµs/r %5.0f%%\n", r+1, srv.name, res.rps, round(res.p50), round(res.p99), res.errors,
 				float64(res.cpuPerReq)/float64(time.Microsecond), 100*res.idle)
 		}
-		rpsRatios = append(rpsRatios, results["hello"].rps/results["bare"].rps)
-		p99Ratios = append(p99Ratios, float64(results["hello"].p99)/float64(results["bare"].p99))
+		h, e, b := results[hello], results[echo], results[bare]
+		rr = append(rr, roundRatios{
+			helloRPS: h.rps / b.rps, echoRPS: e.rps / b.rps, helloEchoRPS: h.rps / e.rps,
+			helloP99: float64(h.p99) / float64(b.p99), echoP99: float64(e.p99) / float64(b.p99),
+			helloCPU: float64(h.cpuPerReq) / float64(b.cpuPerReq),
+			idle:     (h.idle + e.idle + b.idle) / 3,
+		})
 	}
 
-	var starts [2][]time.Duration
-	var rss [2]int
+	fmt.Fprintf(out, "\nCPU of one request, sent one at a time on one keep-alive connection for %s each, hello:\n", s.costWindow)
+	fmt.Fprintf(out, "%-6s %12s %12s %8s %6s\n", "round", "/hello", "/metrics", "ratio", "idle")
+	for r := range s.rounds {
+		c, err := hello.requestCost(s.costWindow, r%2 == 1)
+		if err != nil {
+			return fmt.Errorf("cost round %d: %w", r+1, err)
+		}
+		rr[r].scrape = float64(c.metrics) / float64(c.hello)
+		fmt.Fprintf(out, "%-6d %10.1fµs %10.1fµs %8.1f %5.0f%%\n", r+1, us(c.hello), us(c.metrics), rr[r].scrape, 100*c.idle)
+	}
+
+	starts := map[*server][]time.Duration{}
+	rss := map[*server]int{}
 	for i := range s.starts {
-		for j, srv := range []*server{hello, bare} {
-			if i%2 == 1 {
-				srv = []*server{bare, hello}[j]
-			}
+		for _, srv := range slices.Concat(servers[i%3:], servers[:i%3]) {
 			d, kb, err := srv.startOnce()
 			if err != nil {
 				return fmt.Errorf("start %s: %w", srv.name, err)
 			}
-			k := 0
-			if srv == bare {
-				k = 1
-			}
-			starts[k] = append(starts[k], d)
-			rss[k] = max(rss[k], kb)
+			starts[srv] = append(starts[srv], d)
+			rss[srv] = max(rss[srv], kb)
 		}
 	}
-	startHello, startBare := median(starts[0]), median(starts[1])
 
-	fmt.Fprintf(out, "\nmedian of %d per-round ratios, hello / bare:\n", s.rounds)
-	fmt.Fprintf(out, "  throughput  %.2f   (target >= 0.90)\n", medianF(rpsRatios))
-	fmt.Fprintf(out, "  p99 latency %.2f   (target <= 1.30)\n", medianF(p99Ratios))
-	fmt.Fprintf(out, "start to first 200, median of %d starts: hello %s, bare %s, ratio %.2f (target <= 1.30)\n",
-		s.starts, round(startHello), round(startBare), float64(startHello)/float64(startBare))
-	fmt.Fprintf(out, "idle RSS after start and one request, largest of %d starts: hello %.1f MB, bare %.1f MB (target hello <= 12 MB)\n",
-		s.starts, float64(rss[0])/1024, float64(rss[1])/1024)
+	med := func(f func(roundRatios) float64) float64 {
+		v := make([]float64, len(rr))
+		for i, r := range rr {
+			v[i] = f(r)
+		}
+		return medianF(v)
+	}
+	fmt.Fprintf(out, "\nmedian of %d per-round ratios (machine idle, median of rounds: %.0f%%):\n", s.rounds, 100*med(func(r roundRatios) float64 { return r.idle }))
+	fmt.Fprintf(out, "  throughput        hello/bare %.2f   echo/bare %.2f   hello/echo %.2f\n",
+		med(func(r roundRatios) float64 { return r.helloRPS }), med(func(r roundRatios) float64 { return r.echoRPS }), med(func(r roundRatios) float64 { return r.helloEchoRPS }))
+	fmt.Fprintf(out, "  p99 latency       hello/bare %.2f   echo/bare %.2f\n",
+		med(func(r roundRatios) float64 { return r.helloP99 }), med(func(r roundRatios) float64 { return r.echoP99 }))
+	fmt.Fprintf(out, "  server CPU/req    hello/bare %.2f\n", med(func(r roundRatios) float64 { return r.helloCPU }))
+	fmt.Fprintf(out, "  /metrics scrape   %.1f x the CPU of one /hello\n", med(func(r roundRatios) float64 { return r.scrape }))
+	sh, se, sb := median(starts[hello]), median(starts[echo]), median(starts[bare])
+	fmt.Fprintf(out, "start to first 200, median of %d starts: hello %s, echo %s, bare %s; hello/bare %.2f, echo/bare %.2f\n",
+		s.starts, round(sh), round(se), round(sb), float64(sh)/float64(sb), float64(se)/float64(sb))
+	fmt.Fprintf(out, "idle RSS after start and one request, largest of %d starts: hello %.1f MB, echo %.1f MB, bare %.1f MB\n",
+		s.starts, float64(rss[hello])/1024, float64(rss[echo])/1024, float64(rss[bare])/1024)
+
+	mods, err := moduleSizes(dir, servers)
+	if err != nil {
+		return fmt.Errorf("binary bytes by module: %w", err)
+	}
+	fmt.Fprintf(out, "\nbinary bytes by module (symbol sizes from go tool nm -size; \"other\" is the rest of the stripped file):\n")
+	writeModuleTable(out, servers, mods)
+
+	if s.svgDir != "" {
+		if err := writeCharts(s.svgDir, rr, servers, mods); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "\ncharts written to %s\n", s.svgDir)
+	}
 	return nil
 }
+
+// roundRatios are one round's figures, each a ratio of two servers
+// measured back to back.
+type roundRatios struct {
+	helloRPS, echoRPS, helloEchoRPS float64
+	helloP99, echoP99               float64
+	helloCPU                        float64
+	scrape                          float64 // CPU of one /metrics over one /hello
+	idle                            float64
+}
+
+func mb(n int64) string { return fmt.Sprintf("%.2f MB", float64(n)/1e6) }
+
+func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 
 type server struct {
 	name, pkg, bin string
 	env            []string
+	size           int64
+	metrics        bool // serves /metrics, on METRICS_ADDR when it listens there
+}
+
+// build compiles the server as the image builds it, so the numbers are the
+// shipped binary's.
+func (s *server) build(dir string) error {
+	s.bin = filepath.Join(dir, s.name)
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", s.bin, s.pkg)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("build %s: %v\n%s", s.pkg, err, b)
+	}
+	fi, err := os.Stat(s.bin)
+	if err != nil {
+		return err
+	}
+	s.size = fi.Size()
+	return nil
 }
 
 type process struct {
-	cmd  *exec.Cmd
-	addr string
+	cmd               *exec.Cmd
+	addr, metricsAddr string
 }
 
 func (s *server) start() (*process, time.Time, error) {
@@ -144,8 +215,18 @@ func (s *server) start() (*process, time.Time, error) {
 	if err != nil {
 		return nil, time.Time{}, err
 	}
+	env := append(append(os.Environ(), s.env...), "PORT="+port)
+	metricsAddr := ""
+	if s.metrics {
+		mport, err := freePort()
+		if err != nil {
+			return nil, time.Time{}, err
+		}
+		metricsAddr = "127.0.0.1:" + mport
+		env = append(env, "METRICS_ADDR="+metricsAddr)
+	}
 	cmd := exec.Command(s.bin)
-	cmd.Env = append(append(os.Environ(), s.env...), "PORT="+port)
+	cmd.Env = env
 	// Logs go where a container runtime would take them, not to a terminal.
 	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
 	if err != nil {
@@ -157,7 +238,7 @@ func (s *server) start() (*process, time.Time, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, time.Time{}, err
 	}
-	return &process{cmd: cmd, addr: "127.0.0.1:" + port}, t0, nil
+	return &process{cmd: cmd, addr: "127.0.0.1:" + port, metricsAddr: metricsAddr}, t0, nil
 }
 
 func (p *process) stop() {
@@ -170,6 +251,112 @@ func (p *process) stop() {
 		p.cmd.Process.Kill()
 		<-done
 	}
+}
+
+func (p *process) waitListening(t0 time.Time) error {
+	for {
+		if c, err := net.Dial("tcp", p.addr); err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Since(t0) > 10*time.Second {
+			return errors.New("not listening after 10s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// cost is the server CPU of one request of each kind, sent one at a time.
+type cost struct {
+	hello, metrics time.Duration
+	idle           float64
+}
+
+// requestCost starts the server and measures the CPU it spends per GET
+// /hello and per GET /metrics, each sent back to back on one keep-alive
+// connection for window (metrics first when metricsFirst). /metrics is
+// scraped on METRICS_ADDR when the server listens there, else on its port,
+// so the command also measures commits from before METRICS_ADDR existed.
+func (s *server) requestCost(window time.Duration, metricsFirst bool) (cost, error) {
+	p, t0, err := s.start()
+	if err != nil {
+		return cost{}, err
+	}
+	defer p.stop()
+	if err := p.waitListening(t0); err != nil {
+		return cost{}, err
+	}
+	metricsAddr := p.addr
+	if c, err := net.Dial("tcp", p.metricsAddr); p.metricsAddr != "" && err == nil {
+		c.Close()
+		metricsAddr = p.metricsAddr
+	}
+	kinds := []struct {
+		addr, path string
+		into       *time.Duration
+	}{{p.addr, "/hello", nil}, {metricsAddr, "/metrics", nil}}
+	var c cost
+	kinds[0].into, kinds[1].into = &c.hello, &c.metrics
+	if metricsFirst {
+		kinds[0], kinds[1] = kinds[1], kinds[0]
+	}
+	var busy, total int64
+	for _, k := range kinds {
+		// Warm up: first scrapes and requests build series and buffers.
+		if _, err := sequential(k.addr, k.path, window/5); err != nil {
+			return cost{}, err
+		}
+		before, err := sampleCPU(p.cmd.Process.Pid)
+		if err != nil {
+			return cost{}, err
+		}
+		n, err := sequential(k.addr, k.path, window)
+		if err != nil {
+			return cost{}, err
+		}
+		after, err := sampleCPU(p.cmd.Process.Pid)
+		if err != nil {
+			return cost{}, err
+		}
+		*k.into = (after.process - before.process) / time.Duration(n)
+		busy += after.busy - before.busy
+		total += after.total - before.total
+	}
+	if total > 0 {
+		c.idle = 1 - float64(busy)/float64(total)
+	}
+	return c, nil
+}
+
+// sequential sends GET path on one keep-alive connection, one request at a
+// time, for d, and returns how many 200s came back.
+func sequential(addr, path string, d time.Duration) (int, error) {
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	br := bufio.NewReader(conn)
+	req := []byte("GET " + path + " HTTP/1.1\r\nHost: bench\r\nUser-Agent: hellobench\r\n\r\n")
+	n := 0
+	for start := time.Now(); time.Since(start) < d; n++ {
+		if _, err := conn.Write(req); err != nil {
+			return n, err
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			return n, fmt.Errorf("GET %s: %w", path, err)
+		}
+		_, err = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return n, fmt.Errorf("GET %s: %w", path, err)
+		}
+		if resp.StatusCode != http.StatusOK {
+			return n, fmt.Errorf("GET %s: %s", path, resp.Status)
+		}
+	}
+	return n, nil
 }
 
 // startOnce times one start to the first 200 on /hello, then reads the
@@ -213,15 +400,8 @@ func (s *server) load(set settings) (loadResult, error) {
 		return loadResult{}, err
 	}
 	defer p.stop()
-	for {
-		if c, err := net.Dial("tcp", p.addr); err == nil {
-			c.Close()
-			break
-		}
-		if time.Since(t0) > 10*time.Second {
-			return loadResult{}, errors.New("not listening after 10s")
-		}
-		time.Sleep(time.Millisecond)
+	if err := p.waitListening(t0); err != nil {
+		return loadResult{}, err
 	}
 	if set.warmup > 0 {
 		if _, err := loadFor(p.addr, set.concurrency, set.warmup); err != nil {
