@@ -73,7 +73,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		ReadTimeout:       cfg.ReadTimeout,
 		WriteTimeout:      cfg.WriteTimeout,
 		IdleTimeout:       cfg.IdleTimeout,
-		MaxHeaderBytes:    cfg.MaxHeaderBytes,
+		MaxHeaderBytes:    cfg.MaxHeaderBytes - netHTTPHeaderSlack,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 
@@ -89,6 +89,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Log:             log,
 	})
 }
+
+// netHTTPHeaderSlack is what net/http adds to Server.MaxHeaderBytes before
+// it answers 431 (its "bufio slop"). Taking it off makes MAX_HEADER_BYTES
+// exactly the largest request line plus header block, through the blank
+// line that ends it, that is served.
+const netHTTPHeaderSlack = 4096
 
 func newLogger(w io.Writer, cfg config.Config) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: cfg.LogLevel}

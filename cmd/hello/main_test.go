@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -210,7 +211,7 @@ func TestShutdownDrainsBeforeStopping(t *testing.T) {
 }
 
 func TestBadRequests(t *testing.T) {
-	in := start(t, nil, "--max-header-bytes=4096", "--body-limit=1024")
+	in := start(t, nil, "--max-header-bytes=8192", "--body-limit=1024")
 	tests := []struct {
 		name, raw string
 		status    int
@@ -332,6 +333,8 @@ func TestRunRejectsBadConfiguration(t *testing.T) {
 		{"negative duration", nil, []string{"--shutdown-timeout=-1s"}, "must not be negative"},
 		{"unknown flag", nil, []string{"--verbose"}, "flag provided but not defined: -verbose"},
 		{"bad log level", map[string]string{"LOG_LEVEL": "chatty"}, nil, `invalid value "chatty" for LOG_LEVEL`},
+		{"header timeout that would reset every connection", map[string]string{"READ_HEADER_TIMEOUT": "1ns"}, nil, `invalid value "1ns" for READ_HEADER_TIMEOUT: must be at least 1s`},
+		{"write timeout that would reset every connection", map[string]string{"WRITE_TIMEOUT": "1ns"}, nil, `invalid value "1ns" for WRITE_TIMEOUT: must be at least 1s`},
 		{"port in use", nil, nil, "address already in use"},
 	}
 	for _, tt := range tests {
@@ -739,4 +742,32 @@ func TestStalledStdoutNeverStopsServing(t *testing.T) {
 	}
 	p.waitExit(t, drain+timeout+time.Second)
 	t.Logf("exited %s after SIGTERM (bound: drain %s + shutdown timeout %s + 1s)", time.Since(signalled), drain, timeout)
+}
+
+// MAX_HEADER_BYTES is the largest request line plus header block, through
+// the blank line that ends it, that is served: one byte more is a 431.
+// Set through the environment, as a Deployment sets it.
+func TestMaxHeaderBytesIsExact(t *testing.T) {
+	const limit = 8192
+	in := start(t, map[string]string{"MAX_HEADER_BYTES": strconv.Itoa(limit)})
+	for _, tt := range []struct {
+		size, status int
+	}{{limit, 200}, {limit + 1, 431}, {limit + 4096, 431}} {
+		head := "GET /hello HTTP/1.1\r\nHost: x\r\nX-Pad: "
+		req := head + strings.Repeat("a", tt.size-len(head)-4) + "\r\n\r\n"
+		conn, err := net.Dial("tcp", in.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.SetDeadline(time.Now().Add(5 * time.Second))
+		io.WriteString(conn, req)
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		conn.Close()
+		if err != nil {
+			t.Fatalf("%d-byte header block: %v", len(req), err)
+		}
+		if resp.StatusCode != tt.status {
+			t.Errorf("%d-byte header block with MAX_HEADER_BYTES=%d: %d, want %d", len(req), limit, resp.StatusCode, tt.status)
+		}
+	}
 }

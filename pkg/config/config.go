@@ -56,6 +56,10 @@ func Default() Config {
 	}
 }
 
+// MinHeaderBytes is the smallest MaxHeaderBytes; net/http could not hold a
+// header block to less than 4097 bytes anyway (see cmd/hello).
+const MinHeaderBytes = 8 << 10
+
 // ErrHelp is returned when -h or --help was asked for; the usage has been
 // written and the caller should exit 0.
 var ErrHelp = flag.ErrHelp
@@ -76,7 +80,7 @@ func Parse(args []string, getenv func(string) string, usage io.Writer) (Config, 
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", c.WriteTimeout, "time allowed from the end of the request headers to the end of the response")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "how long an idle keep-alive connection stays open")
 	fs.DurationVar(&c.RequestTimeout, "request-timeout", c.RequestTimeout, "deadline of each request's context")
-	fs.IntVar(&c.MaxHeaderBytes, "max-header-bytes", c.MaxHeaderBytes, "largest request header block in bytes")
+	fs.IntVar(&c.MaxHeaderBytes, "max-header-bytes", c.MaxHeaderBytes, "largest request line and header block in bytes (431 beyond)")
 	fs.Int64Var(&c.BodyLimit, "body-limit", c.BodyLimit, "largest request body in bytes (413 beyond)")
 
 	// Where each setting came from, as the user typed it, for errors.
@@ -138,13 +142,16 @@ func Parse(args []string, getenv func(string) string, usage io.Writer) (Config, 
 		{"log-format", oneOf(c.LogFormat, "json", "text")},
 		{"drain-delay", atLeast(c.DrainDelay, 0, "")},
 		{"shutdown-timeout", atLeast(c.ShutdownTimeout, 1, "")},
-		{"read-header-timeout", atLeast(c.ReadHeaderTimeout, 1, "")},
-		{"read-timeout", atLeast(c.ReadTimeout, 1, "")},
-		{"write-timeout", atLeast(c.WriteTimeout, 1, "")},
-		{"idle-timeout", atLeast(c.IdleTimeout, 1, "")},
-		{"request-timeout", atLeast(c.RequestTimeout, 1, "")},
-		{"max-header-bytes", positive(int64(c.MaxHeaderBytes))},
-		{"body-limit", positive(c.BodyLimit)},
+		// Below these the server starts but cannot serve: it resets
+		// connections before clients on a slow link or a busy node have
+		// sent a request or read the answer.
+		{"read-header-timeout", atLeast(c.ReadHeaderTimeout, time.Second, "shorter cuts clients off before they have sent their headers")},
+		{"read-timeout", atLeast(c.ReadTimeout, time.Second, "shorter cuts clients off before they have sent their request")},
+		{"write-timeout", atLeast(c.WriteTimeout, time.Second, "shorter resets connections before the response is written")},
+		{"idle-timeout", atLeast(c.IdleTimeout, time.Second, "shorter closes keep-alive connections under clients about to reuse them")},
+		{"request-timeout", atLeast(c.RequestTimeout, 100*time.Millisecond, "shorter fails every request that waits on anything")},
+		{"max-header-bytes", atLeastBytes(int64(c.MaxHeaderBytes), MinHeaderBytes, "browsers with a few cookies send more")},
+		{"body-limit", atLeastBytes(c.BodyLimit, 1, "")},
 	} {
 		if v.err != nil {
 			return c, fmt.Errorf("invalid value %s: %w", from[v.name], v.err)
@@ -228,9 +235,12 @@ func atLeast(d, min time.Duration, why string) error {
 	return nil
 }
 
-func positive(n int64) error {
-	if n < 1 {
+func atLeastBytes(n, min int64, why string) error {
+	switch {
+	case n < 1:
 		return errors.New("must be a positive number of bytes")
+	case n < min:
+		return fmt.Errorf("must be at least %d: %s", min, why)
 	}
 	return nil
 }

@@ -30,8 +30,8 @@ func TestParse(t *testing.T) {
 			func(c Config) bool { return c.DrainDelay == 2*time.Second }},
 		{"log settings", []string{"--log-level=debug"}, map[string]string{"LOG_FORMAT": "text", "LOG_LEVEL": "error"},
 			func(c Config) bool { return c.LogLevel == slog.LevelDebug && c.LogFormat == "text" }},
-		{"sizes", nil, map[string]string{"BODY_LIMIT": "10", "MAX_HEADER_BYTES": "2048"},
-			func(c Config) bool { return c.BodyLimit == 10 && c.MaxHeaderBytes == 2048 }},
+		{"sizes", nil, map[string]string{"BODY_LIMIT": "10", "MAX_HEADER_BYTES": "9000"},
+			func(c Config) bool { return c.BodyLimit == 10 && c.MaxHeaderBytes == 9000 }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -68,6 +68,14 @@ func TestParseRejectsBadValues(t *testing.T) {
 		{"header limit not a number", []string{"--max-header-bytes=lots"}, nil, `"lots" for flag -max-header-bytes`},
 		{"unknown flag", []string{"--colour"}, nil, "flag provided but not defined: -colour"},
 		{"stray argument", []string{"serve"}, nil, `unexpected argument "serve"`},
+		{"read header timeout that resets every connection", nil, map[string]string{"READ_HEADER_TIMEOUT": "1ns"},
+			`invalid value "1ns" for READ_HEADER_TIMEOUT: must be at least 1s: shorter cuts clients off before they have sent their headers`},
+		{"read timeout too short", []string{"--read-timeout=999ms"}, nil, `"999ms" for flag -read-timeout: must be at least 1s`},
+		{"write timeout that resets every connection", nil, map[string]string{"WRITE_TIMEOUT": "1ns"},
+			`invalid value "1ns" for WRITE_TIMEOUT: must be at least 1s: shorter resets connections before the response is written`},
+		{"idle timeout too short", nil, map[string]string{"IDLE_TIMEOUT": "10ms"}, `"10ms" for IDLE_TIMEOUT: must be at least 1s`},
+		{"request timeout too short", []string{"--request-timeout=1us"}, nil, `"1us" for flag -request-timeout: must be at least 100ms`},
+		{"header limit too small", nil, map[string]string{"MAX_HEADER_BYTES": "100"}, `"100" for MAX_HEADER_BYTES: must be at least 8192`},
 		{"request timeout beyond write timeout", []string{"--request-timeout=1m", "--write-timeout=30s"}, nil, "request timeout 1m0s must not exceed write timeout 30s"},
 	}
 	for _, tt := range tests {
