@@ -63,6 +63,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		server.WithLogger(log),
 		server.WithBodyLimit(cfg.BodyLimit),
 		server.WithRequestTimeout(cfg.RequestTimeout),
+		server.WithSeparateMetrics(cfg.MetricsAddr != ""),
 	)
 	srv.Metrics().RegisterMetricsWriter(func(w io.Writer) {
 		metrics.WriteCounterUint64(w, "log_lines_dropped_total", logs.Dropped())
@@ -75,6 +76,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		IdleTimeout:       cfg.IdleTimeout,
 		MaxHeaderBytes:    cfg.MaxHeaderBytes - netHTTPHeaderSlack,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// Count what net/http rejects before routing (400, 431, 505, TLS
+		// on the plain port, header timeouts), which no handler sees.
+		ConnContext: srv.ConnContext,
+		ConnState:   srv.ConnState,
+	}
+	if cfg.MetricsAddr != "" {
+		stop, err := serveMetrics(cfg, srv.MetricsHandler(), log)
+		if err != nil {
+			return err
+		}
+		// Scrapes keep working through the drain; this listener closes
+		// after the main server has shut down.
+		defer stop()
 	}
 
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -95,6 +109,26 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // exactly the largest request line plus header block, through the blank
 // line that ends it, that is served.
 const netHTTPHeaderSlack = 4096
+
+// serveMetrics serves /metrics and /version on cfg.MetricsAddr, with the
+// main server's timeouts.
+func serveMetrics(cfg config.Config, h http.Handler, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", cfg.MetricsAddr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.MetricsAddr, err)
+	}
+	hs := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    cfg.MaxHeaderBytes - netHTTPHeaderSlack,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	go hs.Serve(ln) // returns ErrServerClosed once stop closes it
+	return func() { hs.Close() }, nil
+}
 
 func newLogger(w io.Writer, cfg config.Config) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: cfg.LogLevel}

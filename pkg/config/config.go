@@ -20,9 +20,12 @@ import (
 
 // Config is everything the service can be told at start-up.
 type Config struct {
-	Addr      string
-	LogLevel  slog.Level
-	LogFormat string // "json" or "text"
+	Addr string
+	// MetricsAddr, when set, is where /metrics and /version are served
+	// instead of Addr, so that only the scraper and operators reach them.
+	MetricsAddr string
+	LogLevel    slog.Level
+	LogFormat   string // "json" or "text"
 
 	// Shutdown: readiness turns 503, the server keeps serving for
 	// DrainDelay, then in-flight requests get ShutdownTimeout to finish.
@@ -71,6 +74,7 @@ func Parse(args []string, getenv func(string) string, usage io.Writer) (Config, 
 	c := Default()
 	fs := flag.NewFlagSet("hello", flag.ContinueOnError)
 	fs.StringVar(&c.Addr, "addr", c.Addr, "listen address host:port; PORT sets the port alone")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", c.MetricsAddr, "listen address host:port of /metrics and /version; empty: served on --addr")
 	fs.TextVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: json (for machines) or text (for humans)")
 	fs.DurationVar(&c.DrainDelay, "drain-delay", c.DrainDelay, "how long to keep serving after readiness turns 503 on shutdown")
@@ -155,6 +159,14 @@ func Parse(args []string, getenv func(string) string, usage io.Writer) (Config, 
 	} {
 		if v.err != nil {
 			return c, fmt.Errorf("invalid value %s: %w", from[v.name], v.err)
+		}
+	}
+	if c.MetricsAddr != "" {
+		if err := checkAddr(c.MetricsAddr); err != nil {
+			return c, fmt.Errorf("invalid value %s: %w", from["metrics-addr"], err)
+		}
+		if c.MetricsAddr == c.Addr {
+			return c, fmt.Errorf("metrics address %s must differ from the service address", c.MetricsAddr)
 		}
 	}
 	if c.RequestTimeout > c.WriteTimeout {

@@ -106,7 +106,7 @@ func TestHelpListsEverySetting(t *testing.T) {
 	}
 	for _, want := range []string{"--addr", "PORT", "--log-level", "LOG_LEVEL", "--log-format", "--drain-delay", "DRAIN_DELAY",
 		"--shutdown-timeout", "--read-header-timeout", "--read-timeout", "--write-timeout", "--idle-timeout",
-		"--request-timeout", "--max-header-bytes", "--body-limit"} {
+		"--request-timeout", "--max-header-bytes", "--body-limit", "--metrics-addr", "METRICS_ADDR"} {
 		if !strings.Contains(usage.String(), want) {
 			t.Errorf("usage does not mention %s", want)
 		}
@@ -120,6 +120,7 @@ func TestEveryFlagHasItsVariable(t *testing.T) {
 		"PORT": "9000", "LOG_LEVEL": "warn", "LOG_FORMAT": "text", "DRAIN_DELAY": "1s",
 		"SHUTDOWN_TIMEOUT": "2s", "READ_HEADER_TIMEOUT": "3s", "READ_TIMEOUT": "4s", "WRITE_TIMEOUT": "15s",
 		"IDLE_TIMEOUT": "6s", "REQUEST_TIMEOUT": "7s", "MAX_HEADER_BYTES": "8192", "BODY_LIMIT": "9",
+		"METRICS_ADDR": "127.0.0.1:9090",
 	}
 	var usage strings.Builder
 	Parse([]string{"--help"}, env(nil), &usage)
