@@ -17,6 +17,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/kobuilt/hello/pkg/config"
+	"github.com/kobuilt/hello/pkg/connlimit"
 	"github.com/kobuilt/hello/pkg/graceful"
 	"github.com/kobuilt/hello/pkg/logbuffer"
 	"github.com/kobuilt/hello/pkg/server"
@@ -65,9 +66,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		server.WithRequestTimeout(cfg.RequestTimeout),
 		server.WithSeparateMetrics(cfg.MetricsAddr != ""),
 	)
-	srv.Metrics().RegisterMetricsWriter(func(w io.Writer) {
-		metrics.WriteCounterUint64(w, "log_lines_dropped_total", logs.Dropped())
-	})
 	httpServer := &http.Server{
 		Handler:           srv,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
@@ -95,7 +93,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
-	return graceful.Serve(ctx, httpServer, ln, graceful.Options{
+	conns := connlimit.New(httpServer, ln, cfg.MaxConnections)
+	srv.Metrics().RegisterMetricsWriter(func(w io.Writer) {
+		metrics.WriteCounterUint64(w, "log_lines_dropped_total", logs.Dropped())
+		metrics.WriteGaugeUint64(w, "http_connections_open", uint64(conns.Open()))
+		metrics.WriteCounterUint64(w, "http_connections_evicted_total", conns.ClosedToMakeRoom())
+		metrics.WriteCounterUint64(w, "http_connections_refused_total", conns.Refused())
+	})
+	return graceful.Serve(ctx, httpServer, conns, graceful.Options{
 		DrainDelay:      cfg.DrainDelay,
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		SetReady:        srv.SetReady,

@@ -39,6 +39,7 @@ type Config struct {
 	RequestTimeout    time.Duration
 	MaxHeaderBytes    int
 	BodyLimit         int64
+	MaxConnections    int
 }
 
 // Default is the configuration with nothing set.
@@ -52,10 +53,15 @@ func Default() Config {
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		RequestTimeout:    10 * time.Second,
-		MaxHeaderBytes:    32 << 10,
-		BodyLimit:         1 << 20,
+		// Longer than the idle timeout of any load balancer in front
+		// (GCP's 600s backend keep-alive, AWS ALB's 60s, nginx's 60s), so
+		// that it closes first and never sends on a connection this side is
+		// closing (a 502); docs/operations.md.
+		IdleTimeout:    620 * time.Second,
+		RequestTimeout: 10 * time.Second,
+		MaxHeaderBytes: 32 << 10,
+		BodyLimit:      1 << 20,
+		MaxConnections: 1024,
 	}
 }
 
@@ -86,6 +92,7 @@ func Parse(args []string, getenv func(string) string, usage io.Writer) (Config, 
 	fs.DurationVar(&c.RequestTimeout, "request-timeout", c.RequestTimeout, "deadline of each request's context")
 	fs.IntVar(&c.MaxHeaderBytes, "max-header-bytes", c.MaxHeaderBytes, "largest request line and header block in bytes (431 beyond)")
 	fs.Int64Var(&c.BodyLimit, "body-limit", c.BodyLimit, "largest request body in bytes (413 beyond)")
+	fs.IntVar(&c.MaxConnections, "max-connections", c.MaxConnections, "most connections open at once; at the cap the longest-idle one is closed")
 
 	// Where each setting came from, as the user typed it, for errors.
 	given := map[string]*string{}
@@ -156,6 +163,7 @@ func Parse(args []string, getenv func(string) string, usage io.Writer) (Config, 
 		{"request-timeout", atLeast(c.RequestTimeout, 100*time.Millisecond, "shorter fails every request that waits on anything")},
 		{"max-header-bytes", atLeastBytes(int64(c.MaxHeaderBytes), MinHeaderBytes, "browsers with a few cookies send more")},
 		{"body-limit", atLeastBytes(c.BodyLimit, 1, "")},
+		{"max-connections", atLeastCount(c.MaxConnections, 16, "fewer and a few busy clients refuse the probes")},
 	} {
 		if v.err != nil {
 			return c, fmt.Errorf("invalid value %s: %w", from[v.name], v.err)
@@ -243,6 +251,13 @@ func atLeast(d, min time.Duration, why string) error {
 		return errors.New("must be greater than zero")
 	case d < min:
 		return fmt.Errorf("must be at least %s: %s", min, why)
+	}
+	return nil
+}
+
+func atLeastCount(n, min int, why string) error {
+	if n < min {
+		return fmt.Errorf("must be at least %d: %s", min, why)
 	}
 	return nil
 }

@@ -76,6 +76,7 @@ func TestParseRejectsBadValues(t *testing.T) {
 		{"idle timeout too short", nil, map[string]string{"IDLE_TIMEOUT": "10ms"}, `"10ms" for IDLE_TIMEOUT: must be at least 1s`},
 		{"request timeout too short", []string{"--request-timeout=1us"}, nil, `"1us" for flag -request-timeout: must be at least 100ms`},
 		{"header limit too small", nil, map[string]string{"MAX_HEADER_BYTES": "100"}, `"100" for MAX_HEADER_BYTES: must be at least 8192`},
+		{"too few connections", nil, map[string]string{"MAX_CONNECTIONS": "0"}, `"0" for MAX_CONNECTIONS: must be at least 16`},
 		{"request timeout beyond write timeout", []string{"--request-timeout=1m", "--write-timeout=30s"}, nil, "request timeout 1m0s must not exceed write timeout 30s"},
 	}
 	for _, tt := range tests {
@@ -106,7 +107,7 @@ func TestHelpListsEverySetting(t *testing.T) {
 	}
 	for _, want := range []string{"--addr", "PORT", "--log-level", "LOG_LEVEL", "--log-format", "--drain-delay", "DRAIN_DELAY",
 		"--shutdown-timeout", "--read-header-timeout", "--read-timeout", "--write-timeout", "--idle-timeout",
-		"--request-timeout", "--max-header-bytes", "--body-limit", "--metrics-addr", "METRICS_ADDR"} {
+		"--request-timeout", "--max-header-bytes", "--body-limit", "--metrics-addr", "METRICS_ADDR", "--max-connections", "MAX_CONNECTIONS"} {
 		if !strings.Contains(usage.String(), want) {
 			t.Errorf("usage does not mention %s", want)
 		}
@@ -121,6 +122,7 @@ func TestEveryFlagHasItsVariable(t *testing.T) {
 		"SHUTDOWN_TIMEOUT": "2s", "READ_HEADER_TIMEOUT": "3s", "READ_TIMEOUT": "4s", "WRITE_TIMEOUT": "15s",
 		"IDLE_TIMEOUT": "6s", "REQUEST_TIMEOUT": "7s", "MAX_HEADER_BYTES": "8192", "BODY_LIMIT": "9",
 		"METRICS_ADDR": "127.0.0.1:9090",
+		"MAX_CONNECTIONS": "100",
 	}
 	var usage strings.Builder
 	Parse([]string{"--help"}, env(nil), &usage)

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kobuilt/hello/pkg/config"
+)
+
+// rss is the resident set size of a process, from /proc.
+func rss(t *testing.T, pid int) int64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) == 3 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmRSS")
+	return 0
+}
+
+// idleConn opens a keep-alive connection, has one request served on it and
+// leaves it idle, as a client pool does.
+func idleConn(addr string) (net.Conn, error) {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, "GET /hello HTTP/1.1\r\nHost: hello\r\n\r\n"); err != nil {
+		c.Close()
+		return nil, err
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return c, nil
+}
+
+// The default connection cap plus 3,000 more idle keep-alive connections
+// keep the process under the Pod's 64 MiB memory limit (without the cap,
+// 3,000 take it past), and /healthz on a new connection still answers
+// within a second: at the cap, the longest-idle connection is closed to
+// make room.
+func TestConnectionCapBoundsMemoryAndKeepsProbesAnswering(t *testing.T) {
+	const podLimit = 64 << 20
+	maxConns := config.Default().MaxConnections
+	p := startBinary(t, "GOMEMLIMIT=64MiB")
+	pid := p.cmd.Process.Pid
+	before := rss(t, pid)
+
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	open := func(n int) {
+		for range n {
+			c, err := idleConn(p.addr)
+			if err != nil {
+				continue // closed to make room before we read: counted by the server
+			}
+			conns = append(conns, c)
+		}
+	}
+	open(maxConns)
+	time.Sleep(500 * time.Millisecond)
+	atCap := rss(t, pid)
+	const more = 3000
+	open(more)
+	time.Sleep(500 * time.Millisecond)
+	after := rss(t, pid)
+	t.Logf("RSS %.1f MB idle, %.1f MB with %d idle connections (%d bytes each), %.1f MB after %d more; Pod limit %d MiB",
+		float64(before)/1e6, float64(atCap)/1e6, maxConns, (atCap-before)/int64(maxConns), float64(after)/1e6, more, podLimit>>20)
+	if after >= podLimit {
+		t.Errorf("RSS %d bytes with %d connections attempted, over the Pod's %d MiB limit", after, maxConns+more, podLimit>>20)
+	}
+
+	var worst time.Duration
+	probe := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: time.Second}
+	for range 5 {
+		t0 := time.Now()
+		resp, err := probe.Get("http://" + p.addr + "/healthz")
+		if err != nil {
+			t.Fatalf("/healthz with the cap reached: %v", err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("/healthz with the cap reached: %d", resp.StatusCode)
+		}
+		worst = max(worst, time.Since(t0))
+	}
+	resp, err := probe.Get("http://" + p.addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var m []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "http_connections_") {
+			m = append(m, l)
+		}
+	}
+	t.Logf("slowest of 5 /healthz at the cap: %s; %s", worst, strings.Join(m, ", "))
+}
