@@ -121,7 +121,7 @@ func TestEveryFlagHasItsVariable(t *testing.T) {
 		"PORT": "9000", "LOG_LEVEL": "warn", "LOG_FORMAT": "text", "DRAIN_DELAY": "1s",
 		"SHUTDOWN_TIMEOUT": "2s", "READ_HEADER_TIMEOUT": "3s", "READ_TIMEOUT": "4s", "WRITE_TIMEOUT": "15s",
 		"IDLE_TIMEOUT": "6s", "REQUEST_TIMEOUT": "7s", "MAX_HEADER_BYTES": "8192", "BODY_LIMIT": "9",
-		"METRICS_ADDR": "127.0.0.1:9090",
+		"METRICS_ADDR":    "127.0.0.1:9090",
 		"MAX_CONNECTIONS": "100",
 	}
 	var usage strings.Builder

@@ -23,8 +23,9 @@ import (
 const (
 	// flushAt is a batch worth writing before its interval is over.
 	flushAt = 64 << 10
-	// limit bounds the memory a stalled sink can take: lines beyond it
-	// are dropped.
+	// limit bounds the memory a stalled sink can take (twice this: the
+	// batch stuck in the sink and a full buffer): lines beyond it are
+	// dropped.
 	limit = 256 << 10
 	// closeWait bounds how long Close waits for a sink that does not
 	// drain, so that a stalled stdout cannot keep the process from exiting.

@@ -130,8 +130,9 @@ func TestStalledSinkNeverBlocksWrites(t *testing.T) {
 		}
 	}
 	t.Logf("%d lines of 200 bytes into a stalled sink in %s, %d dropped", lines, time.Since(t0), w.Dropped())
-	if w.Dropped() < lines/2 {
-		t.Errorf("%d of %d lines dropped, want at least half: the buffer holds %d bytes", w.Dropped(), lines, limit)
+	// What is kept is the batch stuck in the sink plus a full buffer.
+	if kept := lines - w.Dropped(); kept > 2*limit/200 {
+		t.Errorf("%d of %d lines kept: more than two buffers of %d bytes", kept, lines, limit)
 	}
 
 	close(r.blocked) // the sink drains
