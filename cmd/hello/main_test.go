@@ -211,7 +211,7 @@ func TestShutdownDrainsBeforeStopping(t *testing.T) {
 }
 
 func TestBadRequests(t *testing.T) {
-	in := start(t, nil, "--max-header-bytes=8192", "--body-limit=1024")
+	in := start(t, map[string]string{"BODY_LIMIT": "1024"}, "--max-header-bytes=8192")
 	tests := []struct {
 		name, raw string
 		status    int

@@ -33,26 +33,23 @@ type Info struct {
 
 // Get returns the stamped values, completed from the binary's build info.
 func Get() Info {
-	info := Info{Version: Version, Commit: Commit, Date: Date, GoVersion: runtime.Version()}
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
+	bi, _ := debug.ReadBuildInfo() // nil without build info
+	return complete(Info{Version: Version, Commit: Commit, Date: Date, GoVersion: runtime.Version()}, bi)
+}
+
+// complete fills what the link stamp left empty from bi, which is nil when
+// the binary carries no build info.
+func complete(info Info, bi *debug.BuildInfo) Info {
+	if bi != nil {
+		info.Module = bi.Main.Path
 		if info.Version == "" {
-			info.Version = "(devel)"
+			info.Version = bi.Main.Version
 		}
-		return info
-	}
-	info.Module = bi.Main.Path
-	if info.Version == "" {
-		info.Version = bi.Main.Version
-	}
-	for _, s := range bi.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			if info.Commit == "" {
+		for _, s := range bi.Settings {
+			switch {
+			case s.Key == "vcs.revision" && info.Commit == "":
 				info.Commit = s.Value
-			}
-		case "vcs.time":
-			if info.Date == "" {
+			case s.Key == "vcs.time" && info.Date == "":
 				info.Date = s.Value
 			}
 		}
