@@ -47,3 +47,19 @@ func BenchmarkBareHello(b *testing.B) {
 	})
 	benchmarkHandler(b, mux)
 }
+
+// BenchmarkMetrics is one /metrics scrape through the whole stack, the
+// cost a scraper adds every interval.
+func BenchmarkMetrics(b *testing.B) {
+	s := New(WithLogger(slog.New(slog.NewJSONHandler(io.Discard, nil))))
+	req, err := http.NewRequest("GET", "/metrics", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := &discardWriter{h: http.Header{}}
+	b.ReportAllocs()
+	for b.Loop() {
+		clear(w.h)
+		s.ServeHTTP(w, req)
+	}
+}
