@@ -31,6 +31,10 @@ func init() {
 	metrics.ExposeMetadata(true)
 }
 
+// processStart is when the process started, give or take its
+// initialisation, for process_start_time_seconds.
+var processStart = time.Now()
+
 // durationBuckets are the upper bounds of http_request_duration_seconds.
 var durationBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 
@@ -101,9 +105,9 @@ func metricsHandler(set *metrics.Set) http.Handler {
 		var b bytes.Buffer
 		b.Grow(16 << 10)
 		set.WritePrometheus(&b)
-		metrics.WriteProcessMetrics(&b)
-		metrics.WriteFDMetrics(&b)
+		metrics.WriteGoMetrics(&b)
 		writeGoCollectorCompat(&b)
+		writeProcessMetrics(&b)
 		h := w.Header()
 		h.Set("Content-Type", metricsContentType)
 		h.Set("Content-Length", strconv.Itoa(b.Len()))

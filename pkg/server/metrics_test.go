@@ -44,6 +44,7 @@ func TestMetricsExposition(t *testing.T) {
 		"process_start_time_seconds":    dto.MetricType_GAUGE,
 		"process_open_fds":              dto.MetricType_GAUGE,
 		"process_max_fds":               dto.MetricType_GAUGE,
+		"process_virtual_memory_bytes":  dto.MetricType_GAUGE,
 		"go_sched_gomaxprocs_threads":   dto.MetricType_GAUGE,
 		"go_gc_gogc_percent":            dto.MetricType_GAUGE,
 		"go_gc_gomemlimit_bytes":        dto.MetricType_GAUGE,
