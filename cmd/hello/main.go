@@ -40,6 +40,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			fmt.Fprintf(stderr, "hello: %v\n", err)
 		}
 	}()
+	if len(args) > 1 && args[1] == "healthcheck" {
+		return healthcheck(ctx, args[2:], getenv, stdout)
+	}
 	cfg, err := config.Parse(args[1:], getenv, stdout)
 	if errors.Is(err, config.ErrHelp) {
 		return nil
