@@ -771,3 +771,48 @@ func TestMaxHeaderBytesIsExact(t *testing.T) {
 		}
 	}
 }
+
+// Once a stalled stdout drains, one warning line says how many lines were
+// dropped, the same number /metrics counts.
+func TestDroppedLinesAreReportedOnceStdoutDrains(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	p := startBinaryTo(t, w)
+	w.Close()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}, Timeout: 5 * time.Second}
+	defer client.CloseIdleConnections()
+	get := func(path string) string {
+		resp, err := client.Get("http://" + p.addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	for range 3000 {
+		get("/hello")
+	}
+	var dropped int
+	for _, l := range strings.Split(get("/metrics"), "\n") {
+		fmt.Sscanf(l, "log_lines_dropped_total %d", &dropped)
+	}
+	if dropped == 0 {
+		t.Fatal("no line dropped with stdout unread")
+	}
+
+	var out syncBuffer
+	go io.Copy(&out, r) // stdout drains
+	const warning = `"msg":"log lines dropped: stdout was slower than the service"`
+	waitForLog(t, &out, warning)
+	time.Sleep(300 * time.Millisecond)
+	if n := strings.Count(out.String(), warning); n != 1 {
+		t.Errorf("%d warning lines, want 1", n)
+	}
+	if want := fmt.Sprintf(`"dropped":%d}`, dropped); !strings.Contains(out.String(), want) {
+		t.Errorf("the warning does not say %s (log_lines_dropped_total %d)", want, dropped)
+	}
+}
