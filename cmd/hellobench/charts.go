@@ -326,7 +326,7 @@ func roundsChart(w io.Writer, rr []roundRatios) {
 		}},
 	}
 	const width, panelH, left, right, top = 900, 190, 60, 200, 40
-	height := top + len(panels)*(panelH+50)
+	height := top + len(panels)*(panelH+50) + 10
 	fmt.Fprintf(w, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" %s font-size="12">`+"\n", width, height, width, height, font)
 	fmt.Fprintf(w, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
 	fmt.Fprintf(w, `<text x="10" y="24" font-size="16" font-weight="bold">hellobench: per-round ratios, %d interleaved rounds (dashed: median)</text>`+"\n", len(rr))
@@ -386,14 +386,15 @@ func roundsChart(w io.Writer, rr []roundRatios) {
 	fmt.Fprintln(w, `</svg>`)
 }
 
-// niceRange widens [lo, hi] a little and to round numbers.
+// niceRange widens [lo, hi] a little and to round numbers, never below
+// zero: these are ratios.
 func niceRange(lo, hi float64) (float64, float64) {
 	pad := (hi - lo) * 0.1
 	if pad == 0 {
 		pad = 0.1
 	}
 	step := tickStep(hi - lo + 2*pad)
-	return math.Floor((lo-pad)/step) * step, math.Ceil((hi+pad)/step) * step
+	return math.Max(0, math.Floor((lo-pad)/step)*step), math.Ceil((hi+pad)/step) * step
 }
 
 func tickStep(span float64) float64 {
