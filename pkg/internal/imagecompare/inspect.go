@@ -303,7 +303,7 @@ func scanFilesystem(ctx context.Context, s *Subject, f *Facts) error {
 				}
 				accounts[p] = b
 			}
-			if (h.Typeflag == tar.TypeReg || h.Typeflag == tar.TypeRegA) && candidates[p] {
+			if h.Typeflag == tar.TypeReg && candidates[p] {
 				fh, err := readBinary(r)
 				if err != nil {
 					return err
@@ -344,7 +344,7 @@ func scanFilesystem(ctx context.Context, s *Subject, f *Facts) error {
 		if shells[base] && (strings.HasSuffix(dir, "/bin/") || strings.HasSuffix(dir, "/sbin/")) {
 			f.Shells = append(f.Shells, p)
 		}
-		if (e.typ == tar.TypeReg || e.typ == tar.TypeRegA) && e.mode&(04000|02000) != 0 {
+		if e.typ == tar.TypeReg && e.mode&(04000|02000) != 0 {
 			f.Setuid = append(f.Setuid, p)
 		}
 	}
@@ -398,7 +398,7 @@ func hashOne(ctx context.Context, layers []v1.Layer, p string, layer int) (fileH
 	var out fileHash
 	found := false
 	_, err := walkLayer(ctx, layers[layer], nil, func(h *tar.Header, r io.Reader) error {
-		if cleanPath(h.Name) != p || (h.Typeflag != tar.TypeReg && h.Typeflag != tar.TypeRegA) {
+		if cleanPath(h.Name) != p || h.Typeflag != tar.TypeReg {
 			return nil
 		}
 		fh, err := readBinary(r)
@@ -424,6 +424,8 @@ func walkLayer(ctx context.Context, l v1.Layer, sink *gzipCounter, fn func(*tar.
 		in = io.TeeReader(rc, sink.zw)
 	}
 	cr := &countingReader{r: in}
+	// tar.Reader reports the legacy TypeRegA as TypeReg (or TypeDir for a
+	// name ending in /), so TypeReg is the one regular-file flag to test.
 	tr := tar.NewReader(cr)
 	for {
 		if err := ctx.Err(); err != nil {
@@ -538,7 +540,7 @@ func followLinks(fs map[string]*entry, p string) (string, bool) {
 			return "", false
 		}
 		switch e.typ {
-		case tar.TypeReg, tar.TypeRegA:
+		case tar.TypeReg:
 			return p, true
 		case tar.TypeSymlink:
 			if strings.HasPrefix(e.link, "/") {
