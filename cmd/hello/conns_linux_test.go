@@ -7,8 +7,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,12 +36,12 @@ func rss(t *testing.T, pid int) int64 {
 
 // idleConn opens a keep-alive connection, has one request served on it and
 // leaves it idle, as a client pool does.
-func idleConn(addr string) (net.Conn, error) {
-	c, err := net.Dial("tcp", addr)
+func idleConn(addr string, timeout time.Duration) (net.Conn, error) {
+	c, err := net.DialTimeout("tcp", addr, timeout)
 	if err != nil {
 		return nil, err
 	}
-	c.SetDeadline(time.Now().Add(10 * time.Second))
+	c.SetDeadline(time.Now().Add(timeout))
 	if _, err := io.WriteString(c, "GET /hello HTTP/1.1\r\nHost: hello\r\n\r\n"); err != nil {
 		c.Close()
 		return nil, err
@@ -74,7 +76,7 @@ func TestConnectionCapBoundsMemoryAndKeepsProbesAnswering(t *testing.T) {
 	}()
 	open := func(n int) {
 		for range n {
-			c, err := idleConn(p.addr)
+			c, err := idleConn(p.addr, 10*time.Second)
 			if err != nil {
 				continue // closed to make room before we read: counted by the server
 			}
@@ -121,4 +123,40 @@ func TestConnectionCapBoundsMemoryAndKeepsProbesAnswering(t *testing.T) {
 		}
 	}
 	t.Logf("slowest of 5 /healthz at the cap: %s; %s", worst, strings.Join(m, ", "))
+}
+
+// Under a low open-file limit (docker run --ulimit nofile=128) the cap is
+// lowered to fit it, so 300 idle connections cannot make Accept fail for
+// want of a descriptor and /healthz keeps answering.
+func TestConnectionCapFitsTheOpenFileLimit(t *testing.T) {
+	cmd := exec.Command("sh", "-c", `ulimit -n 128 && exec "$0"`, binary(t))
+	p := startCommand(t, cmd, nil)
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for range 300 {
+		wg.Go(func() {
+			if c, err := idleConn(p.addr, 2*time.Second); err == nil {
+				mu.Lock()
+				conns = append(conns, c)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	t.Logf("%d of 300 connections served", len(conns))
+	probe := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: time.Second}
+	for i := range 5 {
+		resp, err := probe.Get("http://" + p.addr + "/healthz")
+		if err != nil {
+			t.Fatalf("/healthz %d with 300 connections and 128 files: %v", i, err)
+		}
+		resp.Body.Close()
+	}
+	waitForLog(t, p.stdout, `"msg":"max connections lowered to fit the open-file limit","max_connections":96,"open_file_limit":128`)
 }

@@ -96,7 +96,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
-	conns := connlimit.New(httpServer, ln, cfg.MaxConnections)
+	conns := connlimit.New(httpServer, ln, maxConnections(cfg.MaxConnections, openFileLimit(), log))
 	srv.Metrics().RegisterMetricsWriter(func(w io.Writer) {
 		metrics.WriteCounterUint64(w, "log_lines_dropped_total", logs.Dropped())
 		metrics.WriteGaugeUint64(w, "http_connections_open", uint64(conns.Open()))
@@ -110,6 +110,27 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Signals:         signals,
 		Log:             log,
 	})
+}
+
+// fdReserve is the open files kept apart from connections: stdio, the
+// listeners, the poller, /proc reads for /metrics, and the one a new
+// connection takes at the cap before the longest-idle one is closed.
+const fdReserve = 32
+
+// maxConnections lowers the cap to what the open-file limit allows, so
+// that Accept never fails for want of a descriptor (a container run with
+// --ulimit nofile=128 would otherwise stop answering, probes included).
+func maxConnections(max int, fileLimit uint64, log *slog.Logger) int {
+	if fileLimit == 0 || uint64(max)+fdReserve <= fileLimit {
+		return max
+	}
+	lowered := 1
+	if fileLimit > fdReserve+1 {
+		lowered = int(fileLimit - fdReserve)
+	}
+	log.Warn("max connections lowered to fit the open-file limit",
+		slog.Int("max_connections", lowered), slog.Uint64("open_file_limit", fileLimit))
+	return lowered
 }
 
 // netHTTPHeaderSlack is what net/http adds to Server.MaxHeaderBytes before

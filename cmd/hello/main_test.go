@@ -413,9 +413,15 @@ func startBinary(t *testing.T, env ...string) *process {
 // p.stdout when it is nil.
 func startBinaryTo(t *testing.T, stdout io.Writer, env ...string) *process {
 	t.Helper()
+	return startCommand(t, exec.Command(binary(t)), stdout, env...)
+}
+
+// startCommand starts cmd, which runs the binary, as startBinaryTo does.
+func startCommand(t *testing.T, cmd *exec.Cmd, stdout io.Writer, env ...string) *process {
+	t.Helper()
 	p := &process{addr: freeAddr(t), stdout: &syncBuffer{}, stderr: &syncBuffer{}, exited: make(chan struct{})}
 	_, port, _ := net.SplitHostPort(p.addr)
-	p.cmd = exec.Command(binary(t))
+	p.cmd = cmd
 	p.cmd.Env = append(os.Environ(), append([]string{"PORT=" + port}, env...)...)
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
 	if stdout != nil {
