@@ -3,15 +3,9 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/kobuilt/hello/pkg/internal/airgap"
 )
@@ -24,29 +18,10 @@ func TestDockerRun(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 
-	// docker load of this host's platform works with every daemon, including
-	// ones in a VM that cannot reach our 127.0.0.1 registry.
-	img, _ := platformImage(t, remoteIndex(t, b.Ref), "linux/"+runtime.GOARCH)
-	tag, err := name.NewTag("kobuilt-e2e/hello:" + b.Commit[:12])
-	if err != nil {
-		t.Fatal(err)
-	}
-	tarPath := filepath.Join(t.TempDir(), "hello.tar")
-	if err := tarball.WriteToFile(tarPath, tag, img); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := run(d.Command(ctx, "load", "--input", tarPath)); err != nil {
-		t.Fatal(err)
-	}
-	os.Remove(tarPath)
-	t.Cleanup(func() {
-		// vfs stores a full copy per layer; leave nothing behind.
-		if _, err := run(d.Command(context.Background(), "rmi", "--force", tag.String())); err != nil {
-			t.Errorf("remove image: %v", err)
-		}
-	})
+	tag := "kobuilt-e2e/hello:" + b.Commit[:12]
+	loadKoImage(t, ctx, d, b, tag)
 
-	runLikeUsers(t, ctx, d, tag.String(), koStamp(t, repoRoot(t), b.Commit, b.Dirty))
+	runLikeUsers(t, ctx, d, tag, koStamp(t, repoRoot(t), b.Commit, b.Dirty))
 }
 
 // runLikeUsers runs image the way the README tells users to, locked down:
