@@ -33,7 +33,7 @@ const GoImageGOROOT = "/usr/local/go"
 // goImagePath is the official golang image's PATH.
 const goImagePath = "/go/bin:/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-// PushGoImage builds the offline stand-in for the official golang:1.26 image and pushes it to repo (e.g.
+// PushGoImage builds the offline stand-in for the official golang:1.27 image and pushes it to repo (e.g.
 // r.Host()+"/golang"), returning "repo@sha256:...". It holds what a Dockerfile's build stage needs and nothing
 // pulled from the internet:
 //   - this machine's Go toolchain ($(go env GOROOT)) at /usr/local/go, with GOTOOLCHAIN=local so `go` never tries
@@ -97,7 +97,7 @@ func PushGoImage(ctx context.Context, repo string) (string, error) {
 	cf.Config.WorkingDir = "/go"
 	cf.Config.Cmd = []string{"sh"}
 	cf.Config.Labels = map[string]string{
-		"org.opencontainers.image.description": "offline stand-in for golang:1.26 (" + goversion + " from this machine), built by github.com/kobuilt/hello/pkg/internal/airgap",
+		"org.opencontainers.image.description": "offline stand-in for golang:1.27 (" + goversion + " from this machine), built by github.com/kobuilt/hello/pkg/internal/airgap",
 	}
 	img, err = mutate.ConfigFile(img, cf)
 	if err != nil {

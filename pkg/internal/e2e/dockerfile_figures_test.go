@@ -84,7 +84,7 @@ func TestDockerfileFigures(t *testing.T) {
 	ko := func(repoName string) (string, time.Duration) {
 		k := h.Ko(src)
 		k.Bin = koBin
-		return dfKoBuild(t, ctx, k, repo+"/"+repoName, []string{"GOCACHE=" + gocache})
+		return dfKoBuild(t, ctx, k, repo+"/"+repoName, want, "GOCACHE="+gocache)
 	}
 
 	prune()

@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -163,6 +165,7 @@ type builtImage struct {
 	Ref     string // "127.0.0.1:PORT/kobuilt/hello@sha256:..."
 	Commit  string // git HEAD of the tree it was built from
 	Dirty   bool   // the tree had uncommitted changes
+	Stamp   stamp  // what /version serves and the labels say
 	SBOMDir string // ko --sbom-dir output
 	Elapsed time.Duration
 }
@@ -184,13 +187,25 @@ var imageOnce = sync.OnceValues(func() (*builtImage, error) {
 // GitHub Actions workflow labels it.
 const sourceLabel = "https://github.com/kobuilt/hello"
 
-// koBuildArgs is the build command users run (README, workflow): the
-// revision label is the only thing passed on the command line; flags,
-// ldflags, platforms and base come from .ko.yaml.
-func koBuildArgs(commit string, extra ...string) []string {
-	args := []string{"build", "--bare",
-		"--image-label", "org.opencontainers.image.source=" + sourceLabel,
-		"--image-label", "org.opencontainers.image.revision=" + commit,
+// ociLabels are the labels both images carry (docs/image.md, the workflow, Dockerfile.reference): where the
+// source is, which commit, which version, and when, as the commit's date so that a rebuild is byte-identical.
+func ociLabels(s stamp) map[string]string {
+	return map[string]string{
+		"org.opencontainers.image.source":   sourceLabel,
+		"org.opencontainers.image.revision": s.Commit,
+		"org.opencontainers.image.version":  s.Version,
+		"org.opencontainers.image.created":  s.Date,
+	}
+}
+
+// koBuildArgs is the build command users run (docs/image.md, workflow): the
+// labels are the only thing passed on the command line (ko has no labels in
+// .ko.yaml); flags, ldflags, platforms and base come from .ko.yaml.
+func koBuildArgs(s stamp, extra ...string) []string {
+	args := []string{"build", "--bare"}
+	labels := ociLabels(s)
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
+		args = append(args, "--image-label", k+"="+labels[k])
 	}
 	return append(append(args, extra...), "./cmd/hello")
 }
@@ -219,11 +234,16 @@ func buildHello(h *fixture, dir string) (*builtImage, error) {
 		return nil, err
 	}
 	addCleanup(func() error { return os.RemoveAll(sbom) })
-	ref, elapsed, err := koBuild(h.Ko(dir), koBuildArgs(commit, "--sbom-dir", sbom)...)
+	dirty := strings.TrimSpace(status) != ""
+	st, err := gitStamp(dir, commit, dirty)
 	if err != nil {
 		return nil, err
 	}
-	return &builtImage{Ref: ref, Commit: commit, Dirty: strings.TrimSpace(status) != "", SBOMDir: sbom, Elapsed: elapsed}, nil
+	ref, elapsed, err := koBuild(h.Ko(dir), koBuildArgs(st, "--sbom-dir", sbom)...)
+	if err != nil {
+		return nil, err
+	}
+	return &builtImage{Ref: ref, Commit: commit, Dirty: dirty, Stamp: st, SBOMDir: sbom, Elapsed: elapsed}, nil
 }
 
 // koBuild runs `go tool ko` and returns the digest reference it printed.

@@ -173,14 +173,7 @@ func checkConfig(t *testing.T, img v1.Image, b *builtImage) {
 	if !slices.Contains(c.Env, "SSL_CERT_FILE="+airgap.CertFile) {
 		t.Errorf("Env %q lacks SSL_CERT_FILE=%s", c.Env, airgap.CertFile)
 	}
-	for k, want := range map[string]string{
-		"org.opencontainers.image.source":   sourceLabel,
-		"org.opencontainers.image.revision": b.Commit,
-	} {
-		if got := c.Labels[k]; got != want {
-			t.Errorf("label %s = %q, want %q", k, got, want)
-		}
-	}
+	checkLabels(t, c.Labels, ociLabels(b.Stamp))
 }
 
 func checkBaseAnnotations(t *testing.T, img v1.Image, desc v1.Descriptor, base v1.ImageIndex) {
@@ -291,6 +284,25 @@ func checkBinary(t *testing.T, bin []byte, machine elf.Machine, b *builtImage) {
 	}
 }
 
+// checkLabels wants exactly the labels in want: a label the base (or anything else) brought in would describe
+// something other than this image.
+func checkLabels(t *testing.T, got, want map[string]string) {
+	t.Helper()
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("label %s = %q, want %q", k, got[k], v)
+		}
+	}
+	for k, v := range got {
+		if _, ok := want[k]; !ok {
+			t.Errorf("unexpected label %s=%q (inherited from the base?)", k, v)
+		}
+	}
+	if !t.Failed() {
+		t.Logf("labels: %v", got)
+	}
+}
+
 // stamp is what /version must serve for a build, derived from git the
 // way .ko.yaml's templates do.
 type stamp struct {
@@ -305,27 +317,38 @@ type stamp struct {
 // (the committer date in UTC, RFC 3339).
 func koStamp(t *testing.T, dir, rev string, dirty bool) stamp {
 	t.Helper()
-	git := func(args ...string) string {
-		out, err := run(exec.Command("git", append([]string{"-C", dir}, args...)...))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return strings.TrimSpace(out)
+	s, err := gitStamp(dir, rev, dirty)
+	if err != nil {
+		t.Fatal(err)
 	}
-	commit := git("rev-parse", rev)
-	ct := git("show", "-s", "--format=%ct", commit)
+	return s
+}
+
+func gitStamp(dir, rev string, dirty bool) (stamp, error) {
+	git := func(args ...string) (string, error) {
+		out, err := run(exec.Command("git", append([]string{"-C", dir}, args...)...))
+		return strings.TrimSpace(out), err
+	}
+	commit, err := git("rev-parse", rev)
+	if err != nil {
+		return stamp{}, err
+	}
+	ct, err := git("show", "-s", "--format=%ct", commit)
+	if err != nil {
+		return stamp{}, err
+	}
 	sec, err := strconv.ParseInt(ct, 10, 64)
 	if err != nil {
-		t.Fatalf("commit time %q: %v", ct, err)
+		return stamp{}, fmt.Errorf("commit time %q: %w", ct, err)
 	}
 	version := "v0.0.0" // ko's value when no tag is reachable
-	if tag, err := run(exec.Command("git", "-C", dir, "describe", "--tags", "--abbrev=0", commit)); err == nil && strings.TrimSpace(tag) != "" {
-		version = strings.TrimSpace(tag)
+	if tag, err := git("describe", "--tags", "--abbrev=0", commit); err == nil && tag != "" {
+		version = tag
 	}
 	if dirty {
 		version += "-dirty"
 	}
-	return stamp{Version: version, Commit: commit, Date: time.Unix(sec, 0).UTC().Format(time.RFC3339)}
+	return stamp{Version: version, Commit: commit, Date: time.Unix(sec, 0).UTC().Format(time.RFC3339)}, nil
 }
 
 // checkVersion GETs /version from base and compares it with want.
@@ -490,7 +513,7 @@ func TestDigestIsReproducible(t *testing.T) {
 		}
 		k := h.Ko(bd.dir)
 		k.Env = bd.env
-		ref, elapsed, err := koBuild(k, koBuildArgs(commit)...)
+		ref, elapsed, err := koBuild(k, koBuildArgs(koStamp(t, bd.dir, commit, false))...)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -246,6 +246,22 @@ func TestCompare(t *testing.T) {
 			wantDiff: []string{"user (uid:gid): ko 65532:65532, dockerfile 0:0"},
 		},
 		{
+			name: "a HEALTHCHECK only one image has fails the verdict",
+			args: func(t *testing.T) []string {
+				img, err := mutate.Config(fx.dockerfileLike(t, bin, "65532:65532"), v1.Config{
+					Entrypoint:  []string{"/ko-app/hello"},
+					User:        "65532:65532",
+					Labels:      map[string]string{AnnotationBaseName: fx.baseIndex},
+					Healthcheck: &v1.HealthConfig{Test: []string{"CMD", "/ko-app/hello", "healthcheck"}},
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return []string{"ko=" + asLayout(t, fx.koLike(t, bin)), "dockerfile=" + asLayout(t, img)}
+			},
+			wantDiff: []string{`healthcheck: ko (none), dockerfile ["CMD" "/ko-app/hello" "healthcheck"]`},
+		},
+		{
 			name: "single-stage differs in base, argv, env and workdir but not in binary",
 			args: func(t *testing.T) []string {
 				return []string{"ko=" + asLayout(t, fx.koLike(t, bin)), "single=" + asArchive(t, fx.singleStage(t, bin))}

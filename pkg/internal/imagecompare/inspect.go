@@ -57,6 +57,8 @@ type Facts struct {
 	WorkingDir   string            `json:"workingDir"`
 	ExposedPorts []string          `json:"exposedPorts"`
 	Labels       map[string]string `json:"labels,omitempty"`
+	// Healthcheck is the image's HEALTHCHECK test (Docker's extension of the OCI config); ko cannot set one.
+	Healthcheck []string `json:"healthcheck,omitempty"`
 
 	Files  int      `json:"files"`
 	Shells []string `json:"shells"`
@@ -132,6 +134,9 @@ func Inspect(ctx context.Context, s *Subject) (*Facts, error) {
 	}
 	sort.Strings(f.ExposedPorts)
 	f.Labels = c.Labels
+	if c.Healthcheck != nil {
+		f.Healthcheck = c.Healthcheck.Test
+	}
 
 	f.Base = declaredBase(m.Annotations, c.Labels)
 	if f.Base.Name != "" && s.options.resolveBase {

@@ -30,7 +30,7 @@ type Outcome struct {
 var DefaultIgnoredEnv = []string{"KO_DATA_PATH"}
 
 // Judge compares every image against the first: the entrypoint binary's bytes, the user, the effective argv, the
-// environment (minus ignoreEnv), the working directory, exposed ports and the base image.
+// environment (minus ignoreEnv), the working directory, exposed ports, the health check and the base image.
 func Judge(facts []*Facts, ignoreEnv []string) Verdict {
 	v := Verdict{SameOutcome: true, Differences: []string{}, Notes: []string{}}
 	if len(facts) < 2 {
@@ -62,6 +62,8 @@ func Judge(facts []*Facts, ignoreEnv []string) Verdict {
 		diff("env", strings.Join(contractEnv(ref.Env, ignoreEnv), " "), strings.Join(contractEnv(f.Env, ignoreEnv), " "))
 		diff("workdir", ref.WorkingDir, f.WorkingDir)
 		diff("exposed ports", strings.Join(ref.ExposedPorts, ","), strings.Join(f.ExposedPorts, ","))
+		// Docker runs an image's HEALTHCHECK and marks the container unhealthy on failure: part of what runs.
+		diff("healthcheck", healthcheck(ref), healthcheck(f))
 		switch rb, fb := ref.Base.Identity(), f.Base.Identity(); {
 		case rb == "" || fb == "":
 			v.Differences = append(v.Differences, fmt.Sprintf("base: %s %s, %s %s (undeclared base cannot be shown equal)",
@@ -88,6 +90,13 @@ func Judge(facts []*Facts, ignoreEnv []string) Verdict {
 
 func argv(f *Facts) string {
 	return fmt.Sprintf("%q", append(append([]string(nil), f.Entrypoint...), f.Cmd...))
+}
+
+func healthcheck(f *Facts) string {
+	if len(f.Healthcheck) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%q", f.Healthcheck)
 }
 
 func show(s string) string {
