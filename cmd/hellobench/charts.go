@@ -55,7 +55,7 @@ func moduleSizes(dir string, servers []*server) ([]moduleSize, error) {
 		cmd := exec.Command("go", "build", "-trimpath", "-o", bin, s.pkg)
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if b, err := cmd.CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("build %s: %v\n%s", s.pkg, err, b)
+			return nil, fmt.Errorf("build %s: %w\n%s", s.pkg, err, b)
 		}
 		nm, err := exec.Command("go", "tool", "nm", "-size", bin).Output()
 		if err != nil {

@@ -2,6 +2,7 @@ package connlimit
 
 import (
 	"bufio"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -9,9 +10,9 @@ import (
 	"time"
 )
 
-// serve starts an http.Server capped at max connections; /slow holds its
+// serve starts an http.Server capped at limit connections; /slow holds its
 // request until release is closed.
-func serve(t *testing.T, max int, release chan struct{}) (string, *Listener) {
+func serve(t *testing.T, limit int, release chan struct{}) (string, *Listener) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -21,15 +22,15 @@ func serve(t *testing.T, max int, release chan struct{}) (string, *Listener) {
 	mux.HandleFunc("/fast", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
 	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) { <-release })
 	srv := &http.Server{Handler: mux}
-	l := New(srv, ln, max)
+	l := New(srv, ln, limit)
 	go srv.Serve(l)
 	t.Cleanup(func() { srv.Close() })
 	return ln.Addr().String(), l
 }
 
-// send writes one request on a new connection and returns it with the
+// send writes GET /fast on a new connection and returns it with the
 // response, or the error.
-func send(t *testing.T, addr, path string) (net.Conn, *http.Response, error) {
+func send(t *testing.T, addr string) (net.Conn, *http.Response, error) {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -37,26 +38,26 @@ func send(t *testing.T, addr, path string) (net.Conn, *http.Response, error) {
 	}
 	t.Cleanup(func() { c.Close() })
 	c.SetDeadline(time.Now().Add(5 * time.Second))
-	io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: x\r\n\r\n")
+	io.WriteString(c, "GET /fast HTTP/1.1\r\nHost: x\r\n\r\n")
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 	return c, resp, err
 }
 
 func TestAtTheCapTheLongestIdleConnectionMakesRoom(t *testing.T) {
 	addr, l := serve(t, 2, nil)
-	oldest, _, err := send(t, addr, "/fast")
+	oldest, _, err := send(t, addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(10 * time.Millisecond)
-	if _, _, err := send(t, addr, "/fast"); err != nil {
+	if _, _, err := send(t, addr); err != nil {
 		t.Fatal(err)
 	}
-	if _, resp, err := send(t, addr, "/fast"); err != nil || resp.StatusCode != 200 {
+	if _, resp, err := send(t, addr); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("third connection at a cap of 2: %v", err)
 	}
 	oldest.SetReadDeadline(time.Now().Add(time.Second))
-	if _, err := oldest.Read(make([]byte, 1)); err != io.EOF {
+	if _, err := oldest.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
 		t.Errorf("the longest-idle connection was not closed: read %v", err)
 	}
 	if l.ClosedToMakeRoom() != 1 || l.Refused() != 0 || l.Open() != 2 {
@@ -92,7 +93,7 @@ func TestAtTheCapWithEveryConnectionBusyTheNewOneIsRefused(t *testing.T) {
 			t.Fatal("the two slow requests never started")
 		}
 	}
-	if _, _, err := send(t, addr, "/fast"); err == nil {
+	if _, _, err := send(t, addr); err == nil {
 		t.Error("a third connection was served with two busy at a cap of 2")
 	}
 	if l.Refused() != 1 || l.ClosedToMakeRoom() != 0 {

@@ -51,7 +51,7 @@ func TestDeadlineContextActsLikeWithDeadline(t *testing.T) {
 			if err := c.Err(); !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
 				t.Errorf("Err() = %v, want %v", err, tt.wantErr)
 			}
-			if cause := context.Cause(c); cause != tt.wantCause {
+			if cause := context.Cause(c); !errors.Is(cause, tt.wantCause) {
 				t.Errorf("Cause() = %v, want %v", cause, tt.wantCause)
 			}
 			if v := c.Value(ctxKey{}); v != "v" {

@@ -5,6 +5,7 @@
 package server
 
 import (
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -114,7 +115,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
-	if he, ok := err.(*echo.HTTPError); !ok || he.Code >= http.StatusInternalServerError {
+	if he := (*echo.HTTPError)(nil); !errors.As(err, &he) || he.Code >= http.StatusInternalServerError {
 		s.log.LogAttrs(c.Request().Context(), slog.LevelError, "request failed",
 			slog.String("request_id", requestID(c)),
 			slog.String("method", bounded(c.Request().Method, maxLoggedMethod)),

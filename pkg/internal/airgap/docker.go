@@ -153,7 +153,7 @@ func startDockerd(ctx context.Context, dir, client string) (*Docker, error) {
 		case werr := <-d.exited:
 			d.exited <- werr
 			_ = d.Close()
-			return nil, fmt.Errorf("airgap: dockerd exited during start-up (%v); log:\n%s", werr, d.logTail())
+			return nil, fmt.Errorf("airgap: dockerd exited during start-up (%w); log:\n%s", werr, d.logTail())
 		case <-ctx.Done():
 			_ = d.Close()
 			return nil, fmt.Errorf("airgap: waiting for dockerd: %w", ctx.Err())
@@ -161,7 +161,7 @@ func startDockerd(ctx context.Context, dir, client string) (*Docker, error) {
 		}
 		if time.Now().After(deadline) {
 			_ = d.Close()
-			return nil, fmt.Errorf("airgap: dockerd did not answer within 90s: %v; log:\n%s", err, d.logTail())
+			return nil, fmt.Errorf("airgap: dockerd did not answer within 90s: %w; log:\n%s", err, d.logTail())
 		}
 	}
 }
@@ -207,12 +207,14 @@ func (d *Docker) Close() error {
 		if err := d.proc.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
 			errs = append(errs, fmt.Errorf("signal dockerd: %w", err))
 		}
+		// The exit status goes back for whoever waits next, as above.
 		select {
-		case <-d.exited:
+		case err := <-d.exited:
+			d.exited <- err
 		case <-time.After(30 * time.Second):
 			errs = append(errs, fmt.Errorf("dockerd ignored SIGTERM for 30s; killed"))
 			_ = d.proc.Process.Kill()
-			<-d.exited
+			d.exited <- <-d.exited
 		}
 	}
 	d.proc = nil

@@ -230,11 +230,11 @@ func (cp *ControlPlane) Env() []string {
 	)
 }
 
-// Logs returns the last max bytes of a component's log, for test failures.
-func (cp *ControlPlane) Logs(name string, max int) string {
+// Logs returns the last n bytes of a component's log, for test failures.
+func (cp *ControlPlane) Logs(name string, n int) string {
 	for _, p := range cp.procs {
 		if p.name == name {
-			return proc.TailFile(p.log, max)
+			return proc.TailFile(p.log, n)
 		}
 	}
 	return ""
@@ -316,7 +316,7 @@ func waitHTTP(ctx context.Context, p *process, client *http.Client, url, token s
 	defer cancel()
 	exited := func() error {
 		if p.exited() {
-			return fmt.Errorf("%s exited (%v)", p.name, p.err)
+			return fmt.Errorf("%s exited (%w)", p.name, p.err)
 		}
 		return nil
 	}
@@ -342,7 +342,7 @@ func waitForCA(ctx context.Context, p *process, caFile string, timeout time.Dura
 			}
 		}
 		if p.exited() {
-			return nil, fmt.Errorf("%s exited (%v); log:\n%s", p.name, p.err, proc.TailFile(p.log, 3000))
+			return nil, fmt.Errorf("%s exited (%w); log:\n%s", p.name, p.err, proc.TailFile(p.log, 3000))
 		}
 		if time.Now().After(deadline) {
 			return nil, fmt.Errorf("kube-apiserver wrote no certificate to %s within %s", caFile, timeout)

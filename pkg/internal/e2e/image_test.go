@@ -549,7 +549,7 @@ func waitHTTP(ctx context.Context, url string, exited chan error) error {
 			select {
 			case err := <-exited:
 				exited <- err
-				return fmt.Errorf("process exited (%v)", err)
+				return fmt.Errorf("process exited (%w)", err)
 			default:
 				return nil
 			}
