@@ -195,7 +195,7 @@ func (s *server) build(dir string) error {
 	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", s.bin, s.pkg)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("build %s: %v\n%s", s.pkg, err, b)
+		return fmt.Errorf("build %s: %w\n%s", s.pkg, err, b)
 	}
 	fi, err := os.Stat(s.bin)
 	if err != nil {
@@ -241,14 +241,16 @@ func (s *server) start() (*process, time.Time, error) {
 	return &process{cmd: cmd, addr: "127.0.0.1:" + port, metricsAddr: metricsAddr}, t0, nil
 }
 
+// stop ends a server between rounds. Its exit status is not a result: a
+// server that fails to stop is killed, and the next round starts anew.
 func (p *process) stop() {
-	p.cmd.Process.Signal(syscall.SIGTERM)
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan struct{})
-	go func() { p.cmd.Wait(); close(done) }()
+	go func() { _ = p.cmd.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
-		p.cmd.Process.Kill()
+		_ = p.cmd.Process.Kill()
 		<-done
 	}
 }

@@ -242,32 +242,32 @@ func oneOf(v string, choices ...string) error {
 	return fmt.Errorf("must be one of %s", strings.Join(choices, ", "))
 }
 
-// atLeast says why d is too short for a setting that needs min, if it is.
-func atLeast(d, min time.Duration, why string) error {
+// atLeast says why d is too short for a setting whose floor is least, if it is.
+func atLeast(d, least time.Duration, why string) error {
 	switch {
 	case d < 0:
 		return errors.New("must not be negative")
-	case d == 0 && min > 0:
+	case d == 0 && least > 0:
 		return errors.New("must be greater than zero")
-	case d < min:
-		return fmt.Errorf("must be at least %s: %s", min, why)
+	case d < least:
+		return fmt.Errorf("must be at least %s: %s", least, why)
 	}
 	return nil
 }
 
-func atLeastCount(n, min int, why string) error {
-	if n < min {
-		return fmt.Errorf("must be at least %d: %s", min, why)
+func atLeastCount(n, least int, why string) error {
+	if n < least {
+		return fmt.Errorf("must be at least %d: %s", least, why)
 	}
 	return nil
 }
 
-func atLeastBytes(n, min int64, why string) error {
+func atLeastBytes(n, least int64, why string) error {
 	switch {
 	case n < 1:
 		return errors.New("must be a positive number of bytes")
-	case n < min:
-		return fmt.Errorf("must be at least %d: %s", min, why)
+	case n < least:
+		return fmt.Errorf("must be at least %d: %s", least, why)
 	}
 	return nil
 }

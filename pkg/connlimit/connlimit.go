@@ -34,11 +34,11 @@ type Listener struct {
 	refused, closed atomic.Uint64
 }
 
-// New wraps ln, which srv is about to serve, so that at most max
+// New wraps ln, which srv is about to serve, so that at most limit
 // connections are open at once. It installs srv.ConnState, calling the one
 // already set, if any, after its own work.
-func New(srv *http.Server, ln net.Listener, max int) *Listener {
-	l := &Listener{Listener: ln, max: max, conns: map[net.Conn]time.Time{}}
+func New(srv *http.Server, ln net.Listener, limit int) *Listener {
+	l := &Listener{Listener: ln, max: limit, conns: map[net.Conn]time.Time{}}
 	next := srv.ConnState
 	srv.ConnState = func(c net.Conn, s http.ConnState) {
 		l.track(c, s)

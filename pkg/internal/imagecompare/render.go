@@ -171,14 +171,14 @@ func cell(s string) string {
 // Mermaid renders compressed sizes as an xychart-beta bar chart, which GitHub draws.
 func Mermaid(images []*Facts) string {
 	var names, vals []string
-	var max float64
+	var largest float64
 	for _, f := range images {
 		names = append(names, fmt.Sprintf("%q", strings.ReplaceAll(f.Name, `"`, "'")))
 		mb := float64(f.CompressedBytes) / 1e6
-		max = math.Max(max, mb)
+		largest = math.Max(largest, mb)
 		vals = append(vals, fmt.Sprintf("%.2f", mb))
 	}
-	top := niceCeil(max)
+	top := niceCeil(largest)
 	return fmt.Sprintf("```mermaid\nxychart-beta\n    title \"Compressed image size (MB)\"\n    x-axis [%s]\n    y-axis \"MB\" 0 --> %s\n    bar [%s]\n```\n",
 		strings.Join(names, ", "), trimFloat(top), strings.Join(vals, ", "))
 }
@@ -206,9 +206,9 @@ func WriteSVG(w io.Writer, images []*Facts) error {
 	const (
 		width, labelW, barMax, rowH, top = 760, 150, 440, 46, 40
 	)
-	var max int64 = 1
+	var largest int64 = 1
 	for _, f := range images {
-		max = maxInt(max, maxInt(f.CompressedBytes, f.UncompressedBytes))
+		largest = maxInt(largest, maxInt(f.CompressedBytes, f.UncompressedBytes))
 	}
 	height := top + rowH*len(images) + 30
 	var b strings.Builder
@@ -220,7 +220,7 @@ func WriteSVG(w io.Writer, images []*Facts) error {
 		fmt.Fprintf(&b, `<text x="10" y="%d">%s</text>`+"\n", y+22, html.EscapeString(f.Name))
 		for j, v := range []int64{f.CompressedBytes, f.UncompressedBytes} {
 			color := []string{"#1f6feb", "#9ecbff"}[j]
-			bw := int(math.Max(1, float64(v)/float64(max)*barMax))
+			bw := int(math.Max(1, float64(v)/float64(largest)*barMax))
 			by := y + 6 + j*18
 			fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="15" fill="%s"/>`+"\n", labelW, by, bw, color)
 			fmt.Fprintf(&b, `<text x="%d" y="%d">%s</text>`+"\n", labelW+bw+6, by+12, MB(v))

@@ -31,19 +31,19 @@ func Environ(drop []string, set ...string) []string {
 	return append(env, set...)
 }
 
-// Tail returns the last max bytes of s, marked with "..." when cut.
-func Tail(s string, max int) string {
-	if len(s) > max {
-		return "..." + s[len(s)-max:]
+// Tail returns the last n bytes of s, marked with "..." when cut.
+func Tail(s string, n int) string {
+	if len(s) > n {
+		return "..." + s[len(s)-n:]
 	}
 	return s
 }
 
 // TailFile is Tail of a log file's contents, or why it could not be read.
-func TailFile(path string, max int) string {
+func TailFile(path string, n int) string {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Sprintf("(no log: %v)", err)
 	}
-	return Tail(string(b), max)
+	return Tail(string(b), n)
 }
