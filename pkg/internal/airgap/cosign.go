@@ -18,7 +18,7 @@ import (
 const CosignModule = "github.com/sigstore/cosign/v3/cmd/cosign@v3.1.3"
 
 // CosignInstallHint is what to run when Cosign fails.
-const CosignInstallHint = "go run ./pkg/internal/cmd/cosign version (builds " + CosignModule + " into the user cache dir; about 15 minutes on an idle 2-core machine, once)"
+const CosignInstallHint = "go run ./pkg/internal/cmd/cosign version (builds " + CosignModule + " into the user cache dir; 12.7 CPU-minutes, once)"
 
 // Cosign returns the path of the pinned cosign binary, building it with `go install` into the user cache dir
 // the first time (with the toolchain the go command on PATH selects).
