@@ -140,13 +140,16 @@ func newFixture(t *testing.T) *fixture {
 	return &fixture{reg: host, baseIndex: repo.Digest(idxDigest.String()).String(), basePlat: bd.String(), base: base}
 }
 
-// koLike is what ko produces: base + kodata layer + binary layer, base recorded in manifest annotations, PATH
-// extended with /ko-app.
-func (fx *fixture) koLike(t *testing.T, binary string) v1.Image {
+// helloBinary stands in for the service binary in every fixture image.
+const helloBinary = "\x7fELF the hello binary"
+
+// koLike is what ko produces from helloBinary: base + kodata layer + binary layer, base recorded in manifest
+// annotations, PATH extended with /ko-app.
+func (fx *fixture) koLike(t *testing.T) v1.Image {
 	return build(t, fx.base, v1.Config{Entrypoint: []string{"/ko-app/hello"}, Env: []string{"KO_DATA_PATH=/var/run/ko"}},
 		map[string]string{AnnotationBaseName: strings.Split(fx.baseIndex, "@")[0] + ":nonroot", AnnotationBaseDigest: fx.basePlat},
 		layerOf(t, file{name: "var/run/ko/", typ: tar.TypeDir}),
-		layerOf(t, file{name: "ko-app/", typ: tar.TypeDir}, file{name: "ko-app/hello", body: binary}))
+		layerOf(t, file{name: "ko-app/", typ: tar.TypeDir}, file{name: "ko-app/hello", body: helloBinary}))
 }
 
 // dockerfileLike is what Dockerfile.reference produces: one COPY layer with other mtimes, base in a label.
@@ -209,7 +212,7 @@ func asArchive(t *testing.T, img v1.Image) string {
 func TestCompare(t *testing.T) {
 	ctx := context.Background()
 	fx := newFixture(t)
-	const bin = "\x7fELF the hello binary"
+	const bin = helloBinary
 	amd64 := WithPlatform(v1.Platform{OS: "linux", Architecture: "amd64"})
 	tests := []struct {
 		name     string
@@ -220,28 +223,28 @@ func TestCompare(t *testing.T) {
 		{
 			name: "ko and Dockerfile images from the registry agree",
 			args: func(t *testing.T) []string {
-				return []string{"ko=" + fx.asRegistry(t, "ko", fx.koLike(t, bin)), "dockerfile=" + fx.asRegistry(t, "df", fx.dockerfileLike(t, bin, "65532:65532"))}
+				return []string{"ko=" + fx.asRegistry(t, "ko", fx.koLike(t)), "dockerfile=" + fx.asRegistry(t, "df", fx.dockerfileLike(t, bin, "65532:65532"))}
 			},
 			same: true,
 		},
 		{
 			name: "layout and docker save archive agree",
 			args: func(t *testing.T) []string {
-				return []string{"ko=" + asLayout(t, fx.koLike(t, bin)), "dockerfile=" + asArchive(t, fx.dockerfileLike(t, bin, "65532:65532"))}
+				return []string{"ko=" + asLayout(t, fx.koLike(t)), "dockerfile=" + asArchive(t, fx.dockerfileLike(t, bin, "65532:65532"))}
 			},
 			same: true,
 		},
 		{
 			name: "different binary bytes fail the verdict",
 			args: func(t *testing.T) []string {
-				return []string{"ko=" + asLayout(t, fx.koLike(t, bin)), "dockerfile=" + asLayout(t, fx.dockerfileLike(t, bin+" with VCS stamp", "65532"))}
+				return []string{"ko=" + asLayout(t, fx.koLike(t)), "dockerfile=" + asLayout(t, fx.dockerfileLike(t, bin+" with VCS stamp", "65532"))}
 			},
 			wantDiff: []string{"entrypoint binary sha256"},
 		},
 		{
 			name: "root user fails the verdict",
 			args: func(t *testing.T) []string {
-				return []string{"ko=" + asLayout(t, fx.koLike(t, bin)), "dockerfile=" + asLayout(t, fx.dockerfileLike(t, bin, "0"))}
+				return []string{"ko=" + asLayout(t, fx.koLike(t)), "dockerfile=" + asLayout(t, fx.dockerfileLike(t, bin, "0"))}
 			},
 			wantDiff: []string{"user (uid:gid): ko 65532:65532, dockerfile 0:0"},
 		},
@@ -257,14 +260,14 @@ func TestCompare(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				return []string{"ko=" + asLayout(t, fx.koLike(t, bin)), "dockerfile=" + asLayout(t, img)}
+				return []string{"ko=" + asLayout(t, fx.koLike(t)), "dockerfile=" + asLayout(t, img)}
 			},
 			wantDiff: []string{`healthcheck: ko (none), dockerfile ["CMD" "/ko-app/hello" "healthcheck"]`},
 		},
 		{
 			name: "single-stage differs in base, argv, env and workdir but not in binary",
 			args: func(t *testing.T) []string {
-				return []string{"ko=" + asLayout(t, fx.koLike(t, bin)), "single=" + asArchive(t, fx.singleStage(t, bin))}
+				return []string{"ko=" + asLayout(t, fx.koLike(t)), "single=" + asArchive(t, fx.singleStage(t, bin))}
 			},
 			wantDiff: []string{"user (uid:gid): ko 65532:65532, single 0:0", "entrypoint+cmd:", "env:", "workdir:", "base:"},
 		},
@@ -299,10 +302,10 @@ func TestCompare(t *testing.T) {
 func TestInspectFacts(t *testing.T) {
 	ctx := context.Background()
 	fx := newFixture(t)
-	const bin = "\x7fELF the hello binary"
+	const bin = helloBinary
 	amd64 := WithPlatform(v1.Platform{OS: "linux", Architecture: "amd64"})
 
-	ko := fx.koLike(t, bin)
+	ko := fx.koLike(t)
 	koRef := fx.asRegistry(t, "ko", ko)
 	// ko attaches its SBOM as a tag next to the image.
 	kd, _ := ko.Digest()
