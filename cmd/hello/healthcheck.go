@@ -65,7 +65,10 @@ func getStatus(ctx context.Context, url string) (int, string, error) {
 	}
 	defer conn.Close()
 	if deadline, ok := ctx.Deadline(); ok {
-		conn.SetDeadline(deadline)
+		// Without the deadline a stuck server would hang the probe itself.
+		if err := conn.SetDeadline(deadline); err != nil {
+			return 0, "", fmt.Errorf("GET %s: %w", url, err)
+		}
 	}
 	req := "GET /" + path + " HTTP/1.1\r\nHost: " + hostport + "\r\nUser-Agent: hello-healthcheck\r\nConnection: close\r\n\r\n"
 	_, err = io.WriteString(conn, req)

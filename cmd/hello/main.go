@@ -120,9 +120,9 @@ const fdReserve = 32
 // maxConnections lowers the cap to what the open-file limit allows, so
 // that Accept never fails for want of a descriptor (a container run with
 // --ulimit nofile=128 would otherwise stop answering, probes included).
-func maxConnections(max int, fileLimit uint64, log *slog.Logger) int {
-	if fileLimit == 0 || uint64(max)+fdReserve <= fileLimit {
-		return max
+func maxConnections(limit int, fileLimit uint64, log *slog.Logger) int {
+	if fileLimit == 0 || uint64(limit)+fdReserve <= fileLimit {
+		return limit
 	}
 	lowered := 1
 	if fileLimit > fdReserve+1 {
@@ -155,7 +155,13 @@ func serveMetrics(cfg config.Config, h http.Handler, log *slog.Logger) (stop fun
 		MaxHeaderBytes:    cfg.MaxHeaderBytes - netHTTPHeaderSlack,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	go hs.Serve(ln) // returns ErrServerClosed once stop closes it
+	go func() {
+		// ErrServerClosed is stop's doing; anything else means /metrics
+		// went away while the service still serves, which must be seen.
+		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics listener stopped", slog.String("error", err.Error()))
+		}
+	}()
 	return func() { hs.Close() }, nil
 }
 

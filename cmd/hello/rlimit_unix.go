@@ -12,5 +12,5 @@ func openFileLimit() uint64 {
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &r); err != nil {
 		return 0
 	}
-	return uint64(r.Cur)
+	return r.Cur
 }
