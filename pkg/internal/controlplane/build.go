@@ -22,8 +22,8 @@ var ErrNotBuilt = errors.New("control plane binaries are not built")
 
 // BuildHint tells a developer how to get the binaries; tests print it when
 // they skip.
-const BuildHint = "go run ./pkg/controlplane/testdata/prebuild (builds etcd, kube-apiserver, " +
-	"kube-controller-manager and kubectl from the Go module proxy into the user cache dir; about 17 minutes on an idle 2-core machine, once)"
+const BuildHint = "go run ./pkg/internal/controlplane/testdata/prebuild (builds etcd and the Kubernetes binaries " +
+	"from the Go module proxy into the user cache dir; about 17 minutes on an idle 2-core machine, once)"
 
 // The scratch modules under testdata pin what gets built. Their go.mod files
 // are the single source of truth for the versions: nothing here repeats them.
@@ -35,16 +35,22 @@ const (
 // What each scratch module builds, and the binary name it produces.
 var (
 	etcdPackages = []string{"go.etcd.io/etcd/server/v3"} // builds "v3"; renamed to etcd
+	// One go build for every Kubernetes binary, the node's included: they
+	// share most of their packages, and pkg/internal/node must run the
+	// kubelet and kube-proxy of the very release the API server is.
 	kubePackages = []string{
 		"k8s.io/kubernetes/cmd/kube-apiserver",
 		"k8s.io/kubernetes/cmd/kube-controller-manager",
+		"k8s.io/kubernetes/cmd/kube-scheduler",
 		"k8s.io/kubernetes/cmd/kubectl",
+		"k8s.io/kubernetes/cmd/kubelet",
+		"k8s.io/kubernetes/cmd/kube-proxy",
 	}
 )
 
 // Binaries are the built executables for one pair of pinned versions.
 type Binaries struct {
-	Dir               string // holds etcd, kube-apiserver, kube-controller-manager, kubectl
+	Dir               string // holds etcd and the Kubernetes binaries (binaryNames)
 	KubernetesVersion string // e.g. v1.37.2
 	EtcdVersion       string // e.g. v3.6.16
 }
@@ -60,10 +66,19 @@ func (b *Binaries) KubeAPIServer() string { return b.path("kube-apiserver") }
 // KubeControllerManager is the kube-controller-manager binary.
 func (b *Binaries) KubeControllerManager() string { return b.path("kube-controller-manager") }
 
+// KubeScheduler is the kube-scheduler binary.
+func (b *Binaries) KubeScheduler() string { return b.path("kube-scheduler") }
+
 // Kubectl is the kubectl binary.
 func (b *Binaries) Kubectl() string { return b.path("kubectl") }
 
-var binaryNames = []string{"etcd", "kube-apiserver", "kube-controller-manager", "kubectl"}
+// Kubelet is the kubelet binary (run by pkg/internal/node).
+func (b *Binaries) Kubelet() string { return b.path("kubelet") }
+
+// KubeProxy is the kube-proxy binary (run by pkg/internal/node).
+func (b *Binaries) KubeProxy() string { return b.path("kube-proxy") }
+
+var binaryNames = []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kubelet", "kube-proxy"}
 
 // recipe is what the scratch modules pin, read from them with the go command.
 type recipe struct {
@@ -88,9 +103,11 @@ func readRecipe(ctx context.Context, dir string) (*recipe, error) {
 	}
 	r.kubernetesVersion, r.kubernetesTime, r.etcdVersion = kv, kt, ev
 
-	// Any change to either module (a bumped dependency, a new replace) must
-	// give a new cache entry, not reuse binaries built from the old one.
+	// Any change to either module (a bumped dependency, a new replace) or
+	// to what is built from them must give a new cache entry, not reuse
+	// binaries built from the old recipe.
 	h := sha256.New()
+	fmt.Fprintf(h, "binaries %s\n", strings.Join(binaryNames, " "))
 	for _, m := range []string{kubernetesModule, etcdModule} {
 		for _, f := range []string{"go.mod", "go.sum"} {
 			b, err := os.ReadFile(filepath.Join(dir, m, f))

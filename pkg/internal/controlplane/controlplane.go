@@ -1,14 +1,15 @@
 // Package controlplane runs a real Kubernetes control plane for tests: etcd,
-// kube-apiserver and, optionally, kube-controller-manager, built from the Go
-// module proxy and listening on 127.0.0.1 only.
+// kube-apiserver and, optionally, kube-controller-manager and kube-scheduler,
+// built from the Go module proxy and listening on 127.0.0.1 only.
 //
 // No cluster image can be pulled where the tests run, but the control plane
 // is plain Go: Build compiles it once from the scratch modules in testdata
 // (kept out of this module's go.mod) and caches the binaries by version, and
-// Start brings up a fresh, private instance in seconds. There is no kubelet:
-// objects are stored, defaulted, validated and admitted exactly as in a
-// cluster, and the controller manager turns Deployments into ReplicaSets and
-// Pods, but no container runs.
+// Start brings up a fresh, private instance in seconds. Objects are stored,
+// defaulted, validated and admitted exactly as in a cluster, and the
+// controller manager turns Deployments into ReplicaSets and Pods; containers
+// run only once pkg/internal/node adds a kubelet (Build compiles it and
+// kube-proxy with the rest, from the same release).
 package controlplane
 
 import (
@@ -23,7 +24,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -42,23 +42,30 @@ type Option func(*options)
 
 type options struct {
 	controllerManager bool
-	readyTimeout      time.Duration
-	logs              io.Writer
+	scheduler         bool
 }
 
 // WithControllerManager also runs kube-controller-manager, so Deployments get
 // ReplicaSets and Pods, and namespaces get their default ServiceAccount.
 func WithControllerManager() Option { return func(o *options) { o.controllerManager = true } }
 
-// WithReadyTimeout bounds how long Start waits for /readyz (default 2 minutes:
-// the first start on a busy 2-core machine is slow).
-func WithReadyTimeout(d time.Duration) Option { return func(o *options) { o.readyTimeout = d } }
+// WithScheduler also runs kube-scheduler, so Pods get bound to a node (see
+// pkg/internal/node); without a node they stay Pending either way.
+func WithScheduler() Option { return func(o *options) { o.scheduler = true } }
 
-// WithLogs copies every component's output to w as well as to its log file.
-func WithLogs(w io.Writer) Option { return func(o *options) { o.logs = w } }
+// readyTimeout bounds each wait for a component: the first start on a busy
+// 2-core machine is slow.
+const readyTimeout = 2 * time.Minute
+
+// The address ranges the cluster uses: Services get ClusterIPs from
+// ServiceCIDR, Pods get addresses from PodCIDR (the node's CNI config).
+const (
+	ServiceCIDR = "10.96.0.0/16"
+	PodCIDR     = "10.244.0.0/16"
+)
 
 // ControlPlane is a running etcd and kube-apiserver (and maybe
-// kube-controller-manager). Close stops them.
+// kube-controller-manager and kube-scheduler). Close stops them.
 type ControlPlane struct {
 	Binaries   *Binaries
 	Dir        string // state: etcd data, certificates, keys, logs, kubeconfig
@@ -83,7 +90,7 @@ type process struct {
 // Start runs a fresh control plane in dir (an empty directory the caller
 // owns, such as t.TempDir()) and returns once kube-apiserver's /readyz is OK.
 func Start(ctx context.Context, bins *Binaries, dir string, opts ...Option) (*ControlPlane, error) {
-	o := options{readyTimeout: 2 * time.Minute, logs: io.Discard}
+	var o options
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -101,15 +108,15 @@ func (cp *ControlPlane) start(ctx context.Context, o options) error {
 			return fmt.Errorf("create %s dir: %w", d, err)
 		}
 	}
-	ports, err := loopback.FreePorts(4)
+	ports, err := loopback.FreePorts(5)
 	if err != nil {
 		return err
 	}
-	etcdClient, etcdPeer, apiPort, kcmPort := ports[0], ports[1], ports[2], ports[3]
+	etcdClient, etcdPeer, apiPort, kcmPort, schedPort := ports[0], ports[1], ports[2], ports[3], ports[4]
 
 	etcdURL := "http://127.0.0.1:" + strconv.Itoa(etcdClient)
 	peerURL := "http://127.0.0.1:" + strconv.Itoa(etcdPeer)
-	etcd, err := cp.spawn(o, "etcd", cp.Binaries.Etcd(),
+	etcd, err := cp.spawn("etcd", cp.Binaries.Etcd(),
 		"--name=default",
 		"--data-dir="+filepath.Join(cp.Dir, "etcd"),
 		"--listen-client-urls="+etcdURL,
@@ -125,7 +132,7 @@ func (cp *ControlPlane) start(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	if err := waitHTTP(ctx, etcd, http.DefaultClient, etcdURL+"/health", "", o.readyTimeout); err != nil {
+	if err := waitHTTP(ctx, etcd, http.DefaultClient, etcdURL+"/health", "", readyTimeout); err != nil {
 		return fmt.Errorf("etcd did not become healthy: %w", err)
 	}
 
@@ -146,7 +153,7 @@ func (cp *ControlPlane) start(ctx context.Context, o options) error {
 	}
 
 	certDir := filepath.Join(cp.Dir, "pki")
-	api, err := cp.spawn(o, "kube-apiserver", cp.Binaries.KubeAPIServer(),
+	api, err := cp.spawn("kube-apiserver", cp.Binaries.KubeAPIServer(),
 		"--etcd-servers="+etcdURL,
 		"--bind-address=127.0.0.1",
 		"--advertise-address=127.0.0.1",
@@ -158,7 +165,7 @@ func (cp *ControlPlane) start(ctx context.Context, o options) error {
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
 		"--service-account-key-file="+saPub,
 		"--service-account-signing-key-file="+saKey,
-		"--service-cluster-ip-range=10.96.0.0/16",
+		"--service-cluster-ip-range="+ServiceCIDR,
 		// As in kubeadm and kind: privileged Pods are allowed by the cluster,
 		// so it is Pod Security admission that must refuse them.
 		"--allow-privileged=true",
@@ -175,11 +182,11 @@ func (cp *ControlPlane) start(ctx context.Context, o options) error {
 
 	// The certificate appears a moment after the process starts; until then
 	// nothing can be verified, and skipping verification is not an option.
-	client, err := waitForCA(ctx, api, filepath.Join(certDir, "apiserver.crt"), o.readyTimeout)
+	client, err := waitForCA(ctx, api, filepath.Join(certDir, "apiserver.crt"), readyTimeout)
 	if err != nil {
 		return err
 	}
-	if err := waitHTTP(ctx, api, client, cp.URL+"/readyz", cp.token, o.readyTimeout); err != nil {
+	if err := waitHTTP(ctx, api, client, cp.URL+"/readyz", cp.token, readyTimeout); err != nil {
 		return fmt.Errorf("kube-apiserver did not become ready: %w", err)
 	}
 	if err := cp.writeCA(filepath.Join(certDir, "apiserver.crt")); err != nil {
@@ -190,7 +197,7 @@ func (cp *ControlPlane) start(ctx context.Context, o options) error {
 	}
 
 	if o.controllerManager {
-		_, err := cp.spawn(o, "kube-controller-manager", cp.Binaries.KubeControllerManager(),
+		_, err := cp.spawn("kube-controller-manager", cp.Binaries.KubeControllerManager(),
 			"--kubeconfig="+cp.Kubeconfig,
 			"--authentication-kubeconfig="+cp.Kubeconfig,
 			"--authorization-kubeconfig="+cp.Kubeconfig,
@@ -201,8 +208,24 @@ func (cp *ControlPlane) start(ctx context.Context, o options) error {
 			// Signs the tokens of the ServiceAccounts it creates.
 			"--service-account-private-key-file="+saKey,
 			"--root-ca-file="+cp.CAFile,
-			"--cluster-cidr=10.244.0.0/16",
-			"--service-cluster-ip-range=10.96.0.0/16",
+			"--cluster-cidr="+PodCIDR,
+			"--service-cluster-ip-range="+ServiceCIDR,
+			"--profiling=false",
+			"--v=0",
+		)
+		if err != nil {
+			return err
+		}
+	}
+	if o.scheduler {
+		_, err := cp.spawn("kube-scheduler", cp.Binaries.KubeScheduler(),
+			"--kubeconfig="+cp.Kubeconfig,
+			"--authentication-kubeconfig="+cp.Kubeconfig,
+			"--authorization-kubeconfig="+cp.Kubeconfig,
+			"--bind-address=127.0.0.1",
+			"--secure-port="+strconv.Itoa(schedPort),
+			"--cert-dir="+filepath.Join(cp.Dir, "scheduler-pki"),
+			"--leader-elect=false",
 			"--profiling=false",
 			"--v=0",
 		)
@@ -212,6 +235,10 @@ func (cp *ControlPlane) start(ctx context.Context, o options) error {
 	}
 	return nil
 }
+
+// Token is the admin's bearer token, for clients other than kubectl (the
+// kubelet's own HTTPS endpoints accept it through webhook authentication).
+func (cp *ControlPlane) Token() string { return cp.token }
 
 // Kubectl returns the built kubectl pointed at this control plane.
 func (cp *ControlPlane) Kubectl(ctx context.Context, args ...string) *exec.Cmd {
@@ -255,7 +282,7 @@ func (cp *ControlPlane) Close() error {
 	return cp.err
 }
 
-func (cp *ControlPlane) spawn(o options, name, bin string, args ...string) (*process, error) {
+func (cp *ControlPlane) spawn(name, bin string, args ...string) (*process, error) {
 	logPath := filepath.Join(cp.Dir, name+".log")
 	f, err := os.Create(logPath)
 	if err != nil {
@@ -265,7 +292,7 @@ func (cp *ControlPlane) spawn(o options, name, bin string, args ...string) (*pro
 	// started them and stop only in Close, gracefully.
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = cp.Dir
-	cmd.Stdout = io.MultiWriter(f, o.logs)
+	cmd.Stdout = f
 	cmd.Stderr = cmd.Stdout
 	cmd.SysProcAttr = sysProcAttr()
 	if err := cmd.Start(); err != nil {

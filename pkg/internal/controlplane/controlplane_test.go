@@ -91,7 +91,10 @@ func TestBinariesReportPinnedVersions(t *testing.T) {
 		{b.Etcd(), []string{"--version"}, "etcd Version: " + strings.TrimPrefix(b.EtcdVersion, "v")},
 		{b.KubeAPIServer(), []string{"--version"}, "Kubernetes " + b.KubernetesVersion},
 		{b.KubeControllerManager(), []string{"--version"}, "Kubernetes " + b.KubernetesVersion},
+		{b.KubeScheduler(), []string{"--version"}, "Kubernetes " + b.KubernetesVersion},
 		{b.Kubectl(), []string{"version", "--client"}, "Client Version: " + b.KubernetesVersion},
+		{b.Kubelet(), []string{"--version"}, "Kubernetes " + b.KubernetesVersion},
+		{b.KubeProxy(), []string{"--version"}, "Kubernetes " + b.KubernetesVersion},
 	}
 	for _, tt := range tests {
 		t.Run(filepath.Base(tt.bin), func(t *testing.T) {
@@ -111,7 +114,7 @@ func TestStartServesTheAPI(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 	start := time.Now()
-	cp, err := Start(ctx, b, t.TempDir(), WithControllerManager())
+	cp, err := Start(ctx, b, t.TempDir(), WithControllerManager(), WithScheduler())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,6 +184,22 @@ func TestStartServesTheAPI(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("no default ServiceAccount after 90s (%s); kube-controller-manager log:\n%s", out, cp.Logs("kube-controller-manager", 3000))
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+
+	// The scheduler runs: with no node, it marks a Pod Unschedulable
+	// (without a scheduler the Pod has no PodScheduled condition at all).
+	if out, err := cp.Kubectl(ctx, "run", "pending", "-n", "probe", "--image=registry.invalid/none", "--restart=Never").CombinedOutput(); err != nil {
+		t.Fatalf("create Pod: %v\n%s", err, out)
+	}
+	for i := 0; ; i++ {
+		out, _ := cp.Kubectl(ctx, "get", "pod", "pending", "-n", "probe", "-o", `jsonpath={.status.conditions[?(@.type=="PodScheduled")].reason}`).Output()
+		if string(out) == "Unschedulable" {
+			break
+		}
+		if i == 240 {
+			t.Fatalf("Pod not marked Unschedulable after 60s (reason %q); kube-scheduler log:\n%s", out, cp.Logs("kube-scheduler", 3000))
 		}
 		time.Sleep(250 * time.Millisecond)
 	}

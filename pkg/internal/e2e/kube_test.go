@@ -31,7 +31,7 @@ import (
 type object = map[string]any
 
 // The objects config/ must deploy, by kind.
-var configKinds = []string{"Deployment", "Service", "PodDisruptionBudget", "HorizontalPodAutoscaler"}
+var configKinds = []string{"Deployment", "Service", "PodDisruptionBudget", "HorizontalPodAutoscaler", "NetworkPolicy"}
 
 // TestKubernetes deploys config/ to a real kube-apiserver with the real ko
 // CLI, the way the README tells a user to, into a namespace that enforces
@@ -211,7 +211,7 @@ func loadConfig(t *testing.T, root string) map[string]object {
 func storedObjects(t *testing.T, ctx context.Context, cp *controlplane.ControlPlane, ns string) map[string]object {
 	t.Helper()
 	out, err := run(cp.Kubectl(ctx, "get", "--namespace="+ns, "-o", "json",
-		"deployment/hello", "service/hello", "poddisruptionbudget/hello", "horizontalpodautoscaler/hello"))
+		"deployment/hello", "service/hello", "poddisruptionbudget/hello", "horizontalpodautoscaler/hello", "networkpolicy/hello"))
 	if err != nil {
 		t.Fatalf("read back the applied objects: %v", err)
 	}

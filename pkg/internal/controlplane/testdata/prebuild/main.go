@@ -1,6 +1,6 @@
 // Command prebuild builds (or finds in the cache) the control plane that the
 // end-to-end tests run, so `go test` does not spend minutes compiling it.
-// .ci/run calls it; on a laptop: go run ./pkg/controlplane/testdata/prebuild
+// .ci/run calls it; on a laptop: go run ./pkg/internal/controlplane/testdata/prebuild
 //
 // It lives under testdata so that `go build ./...` and `go test ./...` leave
 // it alone; it is a test tool, not part of the product.

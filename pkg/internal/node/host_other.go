@@ -1,0 +1,18 @@
+//go:build !linux
+
+package node
+
+import (
+	"errors"
+	"syscall"
+)
+
+type hostState struct{}
+
+func snapshotHost() (*hostState, error) {
+	return nil, errors.New("node: a Kubernetes node needs Linux")
+}
+
+func (*hostState) restore(string) error { return nil }
+
+func sysProcAttr() *syscall.SysProcAttr { return nil }
