@@ -23,7 +23,7 @@ var ErrNotBuilt = errors.New("control plane binaries are not built")
 // BuildHint tells a developer how to get the binaries; tests print it when
 // they skip.
 const BuildHint = "go run ./pkg/internal/controlplane/testdata/prebuild (builds etcd and the Kubernetes binaries " +
-	"from the Go module proxy into the user cache dir; about 17 minutes on an idle 2-core machine, once)"
+	"from the Go module proxy into the user cache dir; about 30 minutes on an idle 2-core machine, once)"
 
 // The scratch modules under testdata pin what gets built. Their go.mod files
 // are the single source of truth for the versions: nothing here repeats them.
