@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"os/exec"
 	"path/filepath"
 
 	"github.com/kobuilt/hello/pkg/internal/controlplane"
@@ -47,6 +48,15 @@ func cniConfig(ipamDir string) string {
 `, bridgeName, podSubnet, ipamDir)
 }
 
+// runcPath is the runc on PATH: Debian's is /usr/sbin/runc, Docker's
+// containerd.io package (a GitHub runner's) puts it in /usr/bin.
+func runcPath() string {
+	if p, err := exec.LookPath("runc"); err == nil {
+		return p
+	}
+	return "/usr/sbin/runc"
+}
+
 // containerdConfig keeps containerd's state in Dir. The settings that are
 // not defaults are what this kind of machine needs:
 //   - in config version 4 the socket address belongs to the grpc server
@@ -84,7 +94,7 @@ state = %q
 
 [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]
   SystemdCgroup = false
-  BinaryName = "/usr/sbin/runc"
+  BinaryName = %q
 
 [plugins."io.containerd.cri.v1.runtime".cni]
   bin_dirs = [%q]
@@ -99,7 +109,7 @@ state = %q
 [plugins."io.containerd.cri.v1.images".registry]
   config_path = %q
 `, d("containerd/root"), d("containerd/state"), n.socket, n.socket+".ttrpc", d("opt"),
-		n.bins.CNIDir, d("cni/net.d"), n.SandboxImage, d("certs.d"))
+		runcPath(), n.bins.CNIDir, d("cni/net.d"), n.SandboxImage, d("certs.d"))
 }
 
 // kubeletConfig is a KubeletConfiguration for a node on 127.0.0.1:
