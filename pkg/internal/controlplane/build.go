@@ -1,20 +1,19 @@
 package controlplane
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/kobuilt/hello/pkg/internal/buildcache"
 )
 
 // ErrNotBuilt means the binaries for the pinned versions are not in the cache.
@@ -93,11 +92,11 @@ type recipe struct {
 // cache key that identifies their build.
 func readRecipe(ctx context.Context, dir string) (*recipe, error) {
 	r := &recipe{dir: dir}
-	kv, kt, err := moduleVersion(ctx, filepath.Join(dir, kubernetesModule), "k8s.io/kubernetes")
+	kv, kt, err := buildcache.ModuleVersion(ctx, filepath.Join(dir, kubernetesModule), "k8s.io/kubernetes")
 	if err != nil {
 		return nil, err
 	}
-	ev, _, err := moduleVersion(ctx, filepath.Join(dir, etcdModule), "go.etcd.io/etcd/server/v3")
+	ev, _, err := buildcache.ModuleVersion(ctx, filepath.Join(dir, etcdModule), "go.etcd.io/etcd/server/v3")
 	if err != nil {
 		return nil, err
 	}
@@ -122,59 +121,8 @@ func readRecipe(ctx context.Context, dir string) (*recipe, error) {
 	return r, nil
 }
 
-// moduleVersion asks the go command which version of module path the
-// scratch module in dir requires.
-func moduleVersion(ctx context.Context, dir, path string) (string, time.Time, error) {
-	cmd := goCommand(ctx, dir, "list", "-mod=readonly", "-m", "-json", path)
-	out, err := cmd.Output()
-	if err != nil {
-		return "", time.Time{}, fmt.Errorf("go list -m %s in %s: %w%s", path, dir, err, stderrOf(err))
-	}
-	var m struct {
-		Version string
-		Time    *time.Time
-	}
-	if err := json.Unmarshal(out, &m); err != nil {
-		return "", time.Time{}, fmt.Errorf("go list -m %s: %w", path, err)
-	}
-	if m.Version == "" {
-		return "", time.Time{}, fmt.Errorf("%s does not require %s", dir, path)
-	}
-	var t time.Time
-	if m.Time != nil {
-		t = m.Time.UTC()
-	}
-	return m.Version, t, nil
-}
-
-// goCommand runs the go command in a scratch module, isolated from any
-// go.work and from a GOFLAGS that would make it use a vendor directory.
-func goCommand(ctx context.Context, dir string, args ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, "go", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=", "CGO_ENABLED=0")
-	return cmd
-}
-
-func stderrOf(err error) string {
-	var ee *exec.ExitError
-	if errors.As(err, &ee) && len(ee.Stderr) > 0 {
-		return ": " + strings.TrimSpace(string(ee.Stderr))
-	}
-	return ""
-}
-
 // cacheRoot is where built binaries live, one directory per recipe key.
-func cacheRoot() (string, error) {
-	if d := os.Getenv("HELLO_CONTROLPLANE_CACHE"); d != "" {
-		return d, nil
-	}
-	d, err := os.UserCacheDir()
-	if err != nil {
-		return "", fmt.Errorf("find the user cache dir (set HELLO_CONTROLPLANE_CACHE instead): %w", err)
-	}
-	return filepath.Join(d, "kobuilt-hello", "controlplane"), nil
-}
+func cacheRoot() (string, error) { return buildcache.Root("HELLO_CONTROLPLANE_CACHE", "controlplane") }
 
 // Find returns the cached binaries built from the scratch modules in
 // recipeDir (pkg/internal/controlplane/testdata), or an error wrapping ErrNotBuilt.
@@ -232,37 +180,23 @@ func Build(ctx context.Context, recipeDir string, opts ...BuildOption) (*Binarie
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		return nil, fmt.Errorf("create cache dir: %w", err)
-	}
-	// Build next to the final directory and rename, so a cancelled build
-	// never leaves a half-filled cache entry that Find would trust.
-	tmp, err := os.MkdirTemp(root, r.key+".tmp-")
-	if err != nil {
-		return nil, fmt.Errorf("create build dir: %w", err)
-	}
-	defer os.RemoveAll(tmp)
-
-	start := time.Now()
-	fmt.Fprintf(o.log, "building etcd %s and Kubernetes %s into %s\n", r.etcdVersion, r.kubernetesVersion, root)
-	etcd := append([]string{"build", "-mod=readonly", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(tmp, "etcd")}, etcdPackages...)
-	if err := run(ctx, o.log, filepath.Join(recipeDir, etcdModule), etcd...); err != nil {
-		return nil, fmt.Errorf("build etcd %s: %w", r.etcdVersion, err)
-	}
-	fmt.Fprintf(o.log, "etcd built after %s\n", time.Since(start).Round(time.Second))
-	kube := append([]string{"build", "-mod=readonly", "-trimpath", "-ldflags=" + r.kubeLDFlags(), "-o", tmp + string(filepath.Separator)}, kubePackages...)
-	if err := run(ctx, o.log, filepath.Join(recipeDir, kubernetesModule), kube...); err != nil {
-		return nil, fmt.Errorf("build Kubernetes %s: %w", r.kubernetesVersion, err)
-	}
-	fmt.Fprintf(o.log, "Kubernetes built after %s\n", time.Since(start).Round(time.Second))
-
-	final := filepath.Join(root, r.key)
-	if err := os.Rename(tmp, final); err != nil {
-		// Another build may have finished first; its result is as good.
-		if b, ferr := r.find(); ferr == nil {
-			return b, nil
+	err = buildcache.Fill(root, r.key, func(tmp string) error {
+		start := time.Now()
+		fmt.Fprintf(o.log, "building etcd %s and Kubernetes %s into %s\n", r.etcdVersion, r.kubernetesVersion, root)
+		etcd := append([]string{"build", "-mod=readonly", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(tmp, "etcd")}, etcdPackages...)
+		if err := buildcache.RunGo(ctx, o.log, filepath.Join(recipeDir, etcdModule), etcd...); err != nil {
+			return fmt.Errorf("build etcd %s: %w", r.etcdVersion, err)
 		}
-		return nil, fmt.Errorf("move built binaries into the cache: %w", err)
+		fmt.Fprintf(o.log, "etcd built after %s\n", time.Since(start).Round(time.Second))
+		kube := append([]string{"build", "-mod=readonly", "-trimpath", "-ldflags=" + r.kubeLDFlags(), "-o", tmp + string(filepath.Separator)}, kubePackages...)
+		if err := buildcache.RunGo(ctx, o.log, filepath.Join(recipeDir, kubernetesModule), kube...); err != nil {
+			return fmt.Errorf("build Kubernetes %s: %w", r.kubernetesVersion, err)
+		}
+		fmt.Fprintf(o.log, "Kubernetes built after %s\n", time.Since(start).Round(time.Second))
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return r.find()
 }
@@ -291,19 +225,4 @@ func (r *recipe) kubeLDFlags() string {
 		}
 	}
 	return strings.Join(flags, " ")
-}
-
-func run(ctx context.Context, log io.Writer, dir string, args ...string) error {
-	cmd := goCommand(ctx, dir, args...)
-	var tail bytes.Buffer
-	cmd.Stdout = io.MultiWriter(log, &tail)
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Run(); err != nil {
-		out := tail.String()
-		if len(out) > 4000 {
-			out = out[len(out)-4000:]
-		}
-		return fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, out)
-	}
-	return nil
 }

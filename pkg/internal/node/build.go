@@ -1,20 +1,19 @@
 package node
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/kobuilt/hello/pkg/internal/buildcache"
 )
 
 // ErrNotBuilt means the node's binaries for the pinned versions are not in
@@ -103,10 +102,10 @@ type recipe struct {
 func readRecipe(ctx context.Context, dir string) (*recipe, error) {
 	r := &recipe{dir: dir}
 	var err error
-	if r.containerdVersion, err = moduleVersion(ctx, filepath.Join(dir, "containerd"), "github.com/containerd/containerd/v2"); err != nil {
+	if r.containerdVersion, _, err = buildcache.ModuleVersion(ctx, filepath.Join(dir, "containerd"), "github.com/containerd/containerd/v2"); err != nil {
 		return nil, err
 	}
-	if r.cniVersion, err = moduleVersion(ctx, filepath.Join(dir, "cni"), "github.com/containernetworking/plugins"); err != nil {
+	if r.cniVersion, _, err = buildcache.ModuleVersion(ctx, filepath.Join(dir, "cni"), "github.com/containernetworking/plugins"); err != nil {
 		return nil, err
 	}
 	// Any change to a module, to the pause source or to what is built
@@ -132,50 +131,9 @@ func containerdLDFlags(r *recipe) string {
 		" -X github.com/containerd/containerd/v2/version.Package=github.com/containerd/containerd/v2"
 }
 
-func moduleVersion(ctx context.Context, dir, path string) (string, error) {
-	out, err := goCommand(ctx, dir, "list", "-mod=readonly", "-m", "-json", path).Output()
-	if err != nil {
-		return "", fmt.Errorf("go list -m %s in %s: %w%s", path, dir, err, stderrOf(err))
-	}
-	var m struct{ Version string }
-	if err := json.Unmarshal(out, &m); err != nil {
-		return "", fmt.Errorf("go list -m %s: %w", path, err)
-	}
-	if m.Version == "" {
-		return "", fmt.Errorf("%s does not require %s", dir, path)
-	}
-	return m.Version, nil
-}
-
-// goCommand runs the go command in a scratch module, isolated from any
-// go.work and from a GOFLAGS that would make it use a vendor directory.
-func goCommand(ctx context.Context, dir string, args ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, "go", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=", "CGO_ENABLED=0")
-	return cmd
-}
-
-func stderrOf(err error) string {
-	var ee *exec.ExitError
-	if errors.As(err, &ee) && len(ee.Stderr) > 0 {
-		return ": " + strings.TrimSpace(string(ee.Stderr))
-	}
-	return ""
-}
-
 // cacheRoot is where built binaries live, one directory per recipe key,
 // beside the control plane's.
-func cacheRoot() (string, error) {
-	if d := os.Getenv("HELLO_NODE_CACHE"); d != "" {
-		return d, nil
-	}
-	d, err := os.UserCacheDir()
-	if err != nil {
-		return "", fmt.Errorf("find the user cache dir (set HELLO_NODE_CACHE instead): %w", err)
-	}
-	return filepath.Join(d, "kobuilt-hello", "node"), nil
-}
+func cacheRoot() (string, error) { return buildcache.Root("HELLO_NODE_CACHE", "node") }
 
 // Find returns the cached binaries built from the recipe in recipeDir
 // (pkg/internal/node/testdata), or an error wrapping ErrNotBuilt.
@@ -222,61 +180,33 @@ func Build(ctx context.Context, recipeDir string, log io.Writer) (*Binaries, err
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		return nil, fmt.Errorf("create cache dir: %w", err)
-	}
-	// Build next to the final directory and rename, so a cancelled build
-	// never leaves a half-filled entry that Find would trust.
-	tmp, err := os.MkdirTemp(root, r.key+".tmp-")
+	err = buildcache.Fill(root, r.key, func(tmp string) error {
+		start := time.Now()
+		fmt.Fprintf(log, "building containerd %s and CNI plugins %s into %s\n", r.containerdVersion, r.cniVersion, root)
+		for _, b := range builds {
+			out := filepath.Join(tmp, b.out)
+			if strings.HasSuffix(b.out, "/") {
+				out += string(filepath.Separator)
+			}
+			args := []string{"build", "-mod=readonly", "-trimpath", "-o", out}
+			if b.tags != "" {
+				args = append(args, "-tags="+b.tags)
+			}
+			ldflags := "-s -w"
+			if b.ldflags != nil {
+				ldflags = b.ldflags(r)
+			}
+			args = append(args, "-ldflags="+ldflags)
+			args = append(args, b.packages...)
+			if err := buildcache.RunGo(ctx, log, filepath.Join(recipeDir, b.module), args...); err != nil {
+				return fmt.Errorf("build %s: %w", strings.Join(b.packages, " "), err)
+			}
+			fmt.Fprintf(log, "%s built after %s\n", strings.Join(b.packages, " "), time.Since(start).Round(time.Second))
+		}
+		return nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("create build dir: %w", err)
-	}
-	defer os.RemoveAll(tmp)
-
-	start := time.Now()
-	fmt.Fprintf(log, "building containerd %s and CNI plugins %s into %s\n", r.containerdVersion, r.cniVersion, root)
-	for _, b := range builds {
-		out := filepath.Join(tmp, b.out)
-		if strings.HasSuffix(b.out, "/") {
-			out += string(filepath.Separator)
-		}
-		args := []string{"build", "-mod=readonly", "-trimpath", "-o", out}
-		if b.tags != "" {
-			args = append(args, "-tags="+b.tags)
-		}
-		ldflags := "-s -w"
-		if b.ldflags != nil {
-			ldflags = b.ldflags(r)
-		}
-		args = append(args, "-ldflags="+ldflags)
-		args = append(args, b.packages...)
-		if err := run(ctx, log, filepath.Join(recipeDir, b.module), args...); err != nil {
-			return nil, fmt.Errorf("build %s: %w", strings.Join(b.packages, " "), err)
-		}
-		fmt.Fprintf(log, "%s built after %s\n", strings.Join(b.packages, " "), time.Since(start).Round(time.Second))
-	}
-	final := filepath.Join(root, r.key)
-	if err := os.Rename(tmp, final); err != nil {
-		// Another build may have finished first; its result is as good.
-		if b, ferr := r.find(); ferr == nil {
-			return b, nil
-		}
-		return nil, fmt.Errorf("move built binaries into the cache: %w", err)
+		return nil, err
 	}
 	return r.find()
-}
-
-func run(ctx context.Context, log io.Writer, dir string, args ...string) error {
-	cmd := goCommand(ctx, dir, args...)
-	var tail bytes.Buffer
-	cmd.Stdout = io.MultiWriter(log, &tail)
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Run(); err != nil {
-		out := tail.String()
-		if len(out) > 4000 {
-			out = out[len(out)-4000:]
-		}
-		return fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, out)
-	}
-	return nil
 }

@@ -9,7 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
+
+	"github.com/kobuilt/hello/pkg/internal/buildcache"
 )
 
 // The pinned tools. The database is the module golang.org/x/vulndb at one
@@ -23,16 +24,7 @@ const (
 )
 
 // cacheRoot holds one database directory per vulndb version.
-func cacheRoot() (string, error) {
-	if d := os.Getenv("HELLO_VULNDB_CACHE"); d != "" {
-		return d, nil
-	}
-	d, err := os.UserCacheDir()
-	if err != nil {
-		return "", fmt.Errorf("find the user cache dir (set HELLO_VULNDB_CACHE instead): %w", err)
-	}
-	return filepath.Join(d, "kobuilt-hello", "vulndb"), nil
-}
+func cacheRoot() (string, error) { return buildcache.Root("HELLO_VULNDB_CACHE", "vulndb") }
 
 // buildDB returns the directory `govulncheck -db file:///DIR` reads, built
 // from the pinned vulndb module's OSV files with its own cmd/indexdb. A
@@ -89,7 +81,7 @@ func moduleDir(ctx context.Context, modVersion string) (string, error) {
 		return "", fmt.Errorf("go mod download %s: %s", modVersion, m.Error)
 	}
 	if err != nil {
-		return "", fmt.Errorf("go mod download %s: %w%s", modVersion, err, stderrOf(err))
+		return "", fmt.Errorf("go mod download %s: %w%s", modVersion, err, buildcache.Stderr(err))
 	}
 	if m.Dir == "" {
 		return "", fmt.Errorf("go mod download %s: no directory in its output", modVersion)
@@ -105,7 +97,7 @@ func goToolchain(ctx context.Context) (string, error) {
 	cmd := exec.CommandContext(ctx, "go", "mod", "edit", "-json")
 	b, err := cmd.Output()
 	if err != nil {
-		return "", fmt.Errorf("go mod edit -json: %w%s", err, stderrOf(err))
+		return "", fmt.Errorf("go mod edit -json: %w%s", err, buildcache.Stderr(err))
 	}
 	var m struct{ Toolchain string }
 	if err := json.Unmarshal(b, &m); err != nil {
@@ -115,12 +107,4 @@ func goToolchain(ctx context.Context) (string, error) {
 		return "", errors.New("go.mod has no toolchain line: the scan would test whatever Go this machine has")
 	}
 	return m.Toolchain, nil
-}
-
-func stderrOf(err error) string {
-	var ee *exec.ExitError
-	if errors.As(err, &ee) && len(ee.Stderr) > 0 {
-		return ": " + strings.TrimSpace(string(ee.Stderr))
-	}
-	return ""
 }

@@ -22,6 +22,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/kobuilt/hello/pkg/internal/buildcache"
 )
 
 func main() {
@@ -110,7 +112,7 @@ func runGovulncheck(ctx context.Context, root, toolchain, db string, patterns []
 func moduleRoot(ctx context.Context) (string, error) {
 	b, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
 	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w%s", err, stderrOf(err))
+		return "", fmt.Errorf("go env GOMOD: %w%s", err, buildcache.Stderr(err))
 	}
 	gomod := strings.TrimSpace(string(b))
 	if gomod == "" || gomod == os.DevNull {

@@ -8,21 +8,20 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 
+	"github.com/kobuilt/hello/pkg/internal/buildcache"
 	"github.com/kobuilt/hello/pkg/internal/controlplane"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	recipe, err := findRecipe()
+	recipe, err := buildcache.RecipeDir("pkg/internal/controlplane/testdata", "kubernetes/go.mod")
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "prebuild: %v\n", err)
 		os.Exit(1)
@@ -34,25 +33,4 @@ func main() {
 		os.Exit(1)
 	}
 	fmt.Printf("Kubernetes %s and etcd %s ready in %s (%s)\n", bins.KubernetesVersion, bins.EtcdVersion, bins.Dir, time.Since(start).Round(time.Second))
-}
-
-// findRecipe finds pkg/internal/controlplane/testdata from the working directory,
-// which go run leaves anywhere inside the checkout.
-func findRecipe() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for range 64 {
-		r := filepath.Join(dir, "pkg", "internal", "controlplane", "testdata")
-		if _, err := os.Stat(filepath.Join(r, "kubernetes", "go.mod")); err == nil {
-			return r, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			break
-		}
-		dir = parent
-	}
-	return "", errors.New("run it inside the hello checkout: pkg/internal/controlplane/testdata not found above the working directory")
 }

@@ -11,21 +11,20 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 
+	"github.com/kobuilt/hello/pkg/internal/buildcache"
 	"github.com/kobuilt/hello/pkg/internal/node"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	recipe, err := findRecipe()
+	recipe, err := buildcache.RecipeDir("pkg/internal/node/testdata", "containerd/go.mod")
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "prebuild: %v\n", err)
 		os.Exit(1)
@@ -37,25 +36,4 @@ func main() {
 		os.Exit(1)
 	}
 	fmt.Printf("containerd %s and CNI plugins %s ready in %s (%s)\n", bins.ContainerdVersion, bins.CNIVersion, bins.Dir, time.Since(start).Round(time.Second))
-}
-
-// findRecipe finds pkg/internal/node/testdata from the working directory,
-// which go run leaves anywhere inside the checkout.
-func findRecipe() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for range 64 {
-		r := filepath.Join(dir, "pkg", "internal", "node", "testdata")
-		if _, err := os.Stat(filepath.Join(r, "containerd", "go.mod")); err == nil {
-			return r, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			break
-		}
-		dir = parent
-	}
-	return "", errors.New("run it inside the hello checkout: pkg/internal/node/testdata not found above the working directory")
 }
