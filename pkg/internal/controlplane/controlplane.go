@@ -30,7 +30,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/kobuilt/hello/pkg/internal/loopback"
@@ -74,17 +73,9 @@ type ControlPlane struct {
 	CAFile     string // the CA (PEM) that signed the API server's certificate
 
 	token string
-	procs []*process
+	procs []*proc.Process
 	once  sync.Once
 	err   error
-}
-
-type process struct {
-	name string
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
-	err  error // set before done is closed
 }
 
 // Start runs a fresh control plane in dir (an empty directory the caller
@@ -260,8 +251,8 @@ func (cp *ControlPlane) Env() []string {
 // Logs returns the last n bytes of a component's log, for test failures.
 func (cp *ControlPlane) Logs(name string, n int) string {
 	for _, p := range cp.procs {
-		if p.name == name {
-			return proc.TailFile(p.log, n)
+		if p.Name == name {
+			return proc.TailFile(p.Log, n)
 		}
 	}
 	return ""
@@ -273,7 +264,7 @@ func (cp *ControlPlane) Close() error {
 	cp.once.Do(func() {
 		var errs []error
 		for i := len(cp.procs) - 1; i >= 0; i-- {
-			if err := cp.procs[i].stop(15 * time.Second); err != nil {
+			if err := cp.procs[i].Stop(15 * time.Second); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -282,80 +273,39 @@ func (cp *ControlPlane) Close() error {
 	return cp.err
 }
 
-func (cp *ControlPlane) spawn(name, bin string, args ...string) (*process, error) {
-	logPath := filepath.Join(cp.Dir, name+".log")
-	f, err := os.Create(logPath)
-	if err != nil {
-		return nil, fmt.Errorf("create %s log: %w", name, err)
-	}
+func (cp *ControlPlane) spawn(name, bin string, args ...string) (*proc.Process, error) {
 	// Not CommandContext: the components must outlive the context that
 	// started them and stop only in Close, gracefully.
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = cp.Dir
-	cmd.Stdout = f
-	cmd.Stderr = cmd.Stdout
 	cmd.SysProcAttr = sysProcAttr()
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("start %s: %w", name, err)
+	p, err := proc.Start(name, cmd, filepath.Join(cp.Dir, name+".log"))
+	if err != nil {
+		return nil, err
 	}
-	p := &process{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		f.Close()
-		close(p.done)
-	}()
 	cp.procs = append(cp.procs, p)
 	return p, nil
 }
 
-func (p *process) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-func (p *process) stop(grace time.Duration) error {
-	if p.exited() {
-		return nil
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-		return nil
-	case <-time.After(grace):
-	}
-	_ = p.cmd.Process.Kill()
-	select {
-	case <-p.done:
-		return fmt.Errorf("%s ignored SIGTERM for %s and was killed", p.name, grace)
-	case <-time.After(5 * time.Second):
-		return fmt.Errorf("%s (pid %d) did not exit after SIGKILL", p.name, p.cmd.Process.Pid)
-	}
-}
-
 // waitHTTP polls url until it answers 200, the process exits, or timeout.
-func waitHTTP(ctx context.Context, p *process, client *http.Client, url, token string, timeout time.Duration) error {
+func waitHTTP(ctx context.Context, p *proc.Process, client *http.Client, url, token string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	exited := func() error {
-		if p.exited() {
-			return fmt.Errorf("%s exited (%w)", p.name, p.err)
+		if p.Exited() {
+			return fmt.Errorf("%s exited (%w)", p.Name, p.Err())
 		}
 		return nil
 	}
 	if err := loopback.WaitHTTP(ctx, url, loopback.WithClient(client), loopback.WithBearer(token), loopback.WithAbort(exited)); err != nil {
-		return fmt.Errorf("%w; log:\n%s", err, proc.TailFile(p.log, 3000))
+		return fmt.Errorf("%w; log:\n%s", err, proc.TailFile(p.Log, 3000))
 	}
 	return nil
 }
 
 // waitForCA waits for kube-apiserver to write its generated certificate and
 // returns a client that trusts it and nothing else.
-func waitForCA(ctx context.Context, p *process, caFile string, timeout time.Duration) (*http.Client, error) {
+func waitForCA(ctx context.Context, p *proc.Process, caFile string, timeout time.Duration) (*http.Client, error) {
 	deadline := time.Now().Add(timeout)
 	for {
 		pemBytes, err := os.ReadFile(caFile)
@@ -368,8 +318,8 @@ func waitForCA(ctx context.Context, p *process, caFile string, timeout time.Dura
 				}, nil
 			}
 		}
-		if p.exited() {
-			return nil, fmt.Errorf("%s exited (%w); log:\n%s", p.name, p.err, proc.TailFile(p.log, 3000))
+		if p.Exited() {
+			return nil, fmt.Errorf("%s exited (%w); log:\n%s", p.Name, p.Err(), proc.TailFile(p.Log, 3000))
 		}
 		if time.Now().After(deadline) {
 			return nil, fmt.Errorf("kube-apiserver wrote no certificate to %s within %s", caFile, timeout)

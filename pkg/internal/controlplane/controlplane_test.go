@@ -223,8 +223,8 @@ func TestStartServesTheAPI(t *testing.T) {
 		t.Fatalf("Close: %v", err)
 	}
 	for _, p := range cp.procs {
-		if !p.exited() {
-			t.Errorf("%s still running after Close", p.name)
+		if !p.Exited() {
+			t.Errorf("%s still running after Close", p.Name)
 		}
 	}
 }

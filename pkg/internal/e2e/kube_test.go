@@ -108,9 +108,17 @@ func TestKubernetes(t *testing.T) {
 // how to build it.
 func kubeBinaries(t *testing.T, root string) *controlplane.Binaries {
 	t.Helper()
-	bins, err := controlplane.Find(t.Context(), filepath.Join(root, "pkg", "internal", "controlplane", "testdata"))
-	if errors.Is(err, controlplane.ErrNotBuilt) {
-		airgap.Need(t, false, "the Kubernetes control plane ("+err.Error()+")", controlplane.BuildHint)
+	return cached(t, "the Kubernetes control plane", controlplane.Find, filepath.Join(root, "pkg", "internal", "controlplane", "testdata"), controlplane.ErrNotBuilt, controlplane.BuildHint)
+}
+
+// cached returns what find finds in the cache for the recipe in dir, or
+// skips (fails in CI) with hint when it is not built (find's error wraps
+// notBuilt).
+func cached[B any](t *testing.T, what string, find func(context.Context, string) (B, error), dir string, notBuilt error, hint string) B {
+	t.Helper()
+	bins, err := find(t.Context(), dir)
+	if errors.Is(err, notBuilt) {
+		airgap.Need(t, false, what+" ("+err.Error()+")", hint)
 	}
 	if err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -181,14 +180,7 @@ func TestNode(t *testing.T) {
 // how to build them.
 func nodeBinaries(t *testing.T, root string) *node.Binaries {
 	t.Helper()
-	bins, err := node.Find(t.Context(), filepath.Join(root, "pkg", "internal", "node", "testdata"))
-	if errors.Is(err, node.ErrNotBuilt) {
-		airgap.Need(t, false, "the Kubernetes node ("+err.Error()+")", node.BuildHint)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bins
+	return cached(t, "the Kubernetes node", node.Find, filepath.Join(root, "pkg", "internal", "node", "testdata"), node.ErrNotBuilt, node.BuildHint)
 }
 
 type pod struct {

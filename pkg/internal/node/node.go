@@ -29,7 +29,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/kobuilt/hello/pkg/internal/controlplane"
@@ -58,7 +57,7 @@ type Node struct {
 	cp     *controlplane.ControlPlane
 	bins   *Binaries
 	socket string
-	procs  []*process
+	procs  []*proc.Process
 	host   *hostState
 	once   sync.Once
 	err    error
@@ -234,8 +233,8 @@ func (n *Node) KubeletGet(ctx context.Context, path string) ([]byte, error) {
 // kubelet, kube-proxy), for test failures.
 func (n *Node) Logs(name string, maxBytes int) string {
 	for _, p := range n.procs {
-		if p.name == name {
-			return proc.TailFile(p.log, maxBytes)
+		if p.Name == name {
+			return proc.TailFile(p.Log, maxBytes)
 		}
 	}
 	return ""
@@ -253,7 +252,7 @@ func (n *Node) close() error {
 	var errs []error
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if p := n.component("kubelet"); p != nil && !p.exited() {
+	if p := n.component("kubelet"); p != nil && !p.Exited() {
 		// The kubelet stops what the API no longer has, through the CRI:
 		// containers, then sandboxes, whose CNI DEL removes their
 		// addresses and veths. Cordoned first, or the ReplicaSets put
@@ -270,19 +269,19 @@ func (n *Node) close() error {
 	}
 	for _, name := range []string{"kube-proxy", "kubelet"} {
 		if p := n.component(name); p != nil {
-			if err := p.stop(15 * time.Second); err != nil {
+			if err := p.Stop(15 * time.Second); err != nil {
 				errs = append(errs, err)
 			}
 		}
 	}
 	if p := n.component("containerd"); p != nil {
-		if !p.exited() {
+		if !p.Exited() {
 			// Whatever the kubelet left: the shims outlive containerd.
 			if err := n.killTasks(ctx); err != nil {
 				errs = append(errs, err)
 			}
 		}
-		if err := p.stop(15 * time.Second); err != nil {
+		if err := p.Stop(15 * time.Second); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -298,9 +297,9 @@ func (n *Node) close() error {
 	return errors.Join(errs...)
 }
 
-func (n *Node) component(name string) *process {
+func (n *Node) component(name string) *proc.Process {
 	for _, p := range n.procs {
-		if p.name == name {
+		if p.Name == name {
 			return p
 		}
 	}
@@ -339,72 +338,23 @@ func (n *Node) killTasks(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-type process struct {
-	name string
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
-	err  error // set before done is closed
-}
-
-func (n *Node) spawn(name, bin string, env []string, args ...string) (*process, error) {
-	logPath := filepath.Join(n.Dir, name+".log")
-	f, err := os.Create(logPath)
-	if err != nil {
-		return nil, fmt.Errorf("create %s log: %w", name, err)
-	}
+func (n *Node) spawn(name, bin string, env []string, args ...string) (*proc.Process, error) {
 	// Not CommandContext: the components outlive the context that started
 	// them and stop only in Close, gracefully.
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = n.Dir
 	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdout = f
-	cmd.Stderr = f
 	cmd.SysProcAttr = sysProcAttr()
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("start %s: %w", name, err)
+	p, err := proc.Start(name, cmd, filepath.Join(n.Dir, name+".log"))
+	if err != nil {
+		return nil, err
 	}
-	p := &process{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		f.Close()
-		close(p.done)
-	}()
 	n.procs = append(n.procs, p)
 	return p, nil
 }
 
-func (p *process) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-func (p *process) stop(grace time.Duration) error {
-	if p.exited() {
-		return nil
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-		return nil
-	case <-time.After(grace):
-	}
-	_ = p.cmd.Process.Kill()
-	select {
-	case <-p.done:
-		return fmt.Errorf("%s ignored SIGTERM for %s and was killed", p.name, grace)
-	case <-time.After(5 * time.Second):
-		return fmt.Errorf("%s (pid %d) did not exit after SIGKILL", p.name, p.cmd.Process.Pid)
-	}
-}
-
 // waitFor polls check until it succeeds, p exits, or readyTimeout passes.
-func waitFor(ctx context.Context, p *process, what string, check func() error) error {
+func waitFor(ctx context.Context, p *proc.Process, what string, check func() error) error {
 	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
 	for {
@@ -412,12 +362,12 @@ func waitFor(ctx context.Context, p *process, what string, check func() error) e
 		if err == nil {
 			return nil
 		}
-		if p.exited() {
-			return fmt.Errorf("waiting for %s: %s exited (%w); log:\n%s", what, p.name, p.err, proc.TailFile(p.log, 3000))
+		if p.Exited() {
+			return fmt.Errorf("waiting for %s: %s exited (%w); log:\n%s", what, p.Name, p.Err(), proc.TailFile(p.Log, 3000))
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("no %s after %s (last: %w); %s log:\n%s", what, readyTimeout, err, p.name, proc.TailFile(p.log, 3000))
+			return fmt.Errorf("no %s after %s (last: %w); %s log:\n%s", what, readyTimeout, err, p.Name, proc.TailFile(p.Log, 3000))
 		case <-time.After(200 * time.Millisecond):
 		}
 	}

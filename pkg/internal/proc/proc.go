@@ -1,6 +1,7 @@
 // Package proc holds what the test harness needs around the child processes
 // it runs (dockerd, ko, docker, etcd, kube-apiserver, the service): their
-// environment and the tail of their output for failure messages.
+// environment, the tail of their output for failure messages, and starting
+// and stopping the long-running ones.
 package proc
 
 import (
