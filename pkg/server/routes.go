@@ -37,12 +37,11 @@ func (s *Server) addRoutes() {
 	// What only operators need: MetricsHandler always serves it; the main
 	// handler too unless WithSeparateMetrics moved it off.
 	metrics := echo.WrapHandler(metricsHandler(s.metricsSet))
-	for _, e := range []*echo.Echo{s.metricsEcho, s.echo} {
-		if e == s.echo && s.separateMetrics {
-			break
-		}
-		s.handleOn(e, getOrHead, "/version", s.handleVersion)
-		s.handleOn(e, getOrHead, "/metrics", metrics)
+	s.handleOn(s.metricsEcho, getOrHead, "/version", s.handleVersion)
+	s.handleOn(s.metricsEcho, getOrHead, "/metrics", metrics)
+	if !s.separateMetrics {
+		s.handleOn(s.echo, getOrHead, "/version", s.handleVersion)
+		s.handleOn(s.echo, getOrHead, "/metrics", metrics)
 	}
 }
 
