@@ -40,10 +40,9 @@ type Writer struct {
 	interval time.Duration
 	report   func(dropped uint64)
 
-	mu         sync.Mutex
-	buf        []byte
-	unreported uint64 // lines dropped since the last report
-	closed     bool
+	mu     sync.Mutex
+	buf    []byte
+	closed bool
 
 	dropped atomic.Uint64
 	first   chan struct{} // a line arrived in an empty buffer
@@ -85,7 +84,6 @@ func (w *Writer) Write(p []byte) (int, error) {
 		return 0, io.ErrClosedPipe
 	}
 	if len(w.buf)+len(p) > limit {
-		w.unreported++
 		w.mu.Unlock()
 		w.dropped.Add(1)
 		return len(p), nil
@@ -118,6 +116,7 @@ func (w *Writer) loop() {
 	defer close(w.done)
 	var last time.Time
 	var spare []byte
+	var reported uint64 // w.dropped as of the last report
 	for {
 		w.mu.Lock()
 		idle := len(w.buf) == 0 && !w.closed
@@ -150,11 +149,7 @@ func (w *Writer) loop() {
 		w.mu.Unlock()
 		if len(batch) > 0 {
 			if _, err := w.out.Write(batch); err != nil {
-				n := uint64(bytes.Count(batch, []byte("\n")))
-				w.dropped.Add(n)
-				w.mu.Lock()
-				w.unreported += n
-				w.mu.Unlock()
+				w.dropped.Add(uint64(bytes.Count(batch, []byte("\n"))))
 			}
 			last = time.Now()
 		}
@@ -162,12 +157,14 @@ func (w *Writer) loop() {
 
 		w.mu.Lock()
 		// Caught up: what is left is less than half the limit.
-		var n uint64
-		if len(w.buf) < limit/2 {
-			n, w.unreported = w.unreported, 0
-		}
+		caughtUp := len(w.buf) < limit/2
 		empty := len(w.buf) == 0
 		w.mu.Unlock()
+		var n uint64
+		if caughtUp {
+			d := w.dropped.Load()
+			n, reported = d-reported, d
+		}
 		if n > 0 && w.report != nil && !closed {
 			w.report(n)
 		}
