@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"strconv"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
 )
 
 // Request IDs are a random per-process prefix and a counter: unique across
@@ -60,11 +60,11 @@ func (s *Server) edgeMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 		req, res := c.Request(), c.Response()
 		markHandled(req)
 		h := res.Header()
-		if id := req.Header[echo.HeaderXRequestID]; len(id) == 1 && validRequestID(id[0]) {
-			h[echo.HeaderXRequestID] = id // never modified, so it can be shared
-		} else {
-			h[echo.HeaderXRequestID] = []string{newRequestID()}
+		id := req.Header[echo.HeaderXRequestID]
+		if len(id) != 1 || !validRequestID(id[0]) {
+			id = []string{newRequestID()}
 		}
+		h[echo.HeaderXRequestID] = id // never modified, so it can be shared
 		for k, v := range securityHeaders {
 			h[k] = v
 		}
@@ -105,7 +105,7 @@ func (s *Server) edgeMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 				bytes = 0 // net/http drops a HEAD response's body but reports it written
 			}
 			r.AddAttrs(
-				slog.String("request_id", requestID(c)),
+				slog.String("request_id", id[0]),
 				slog.String("method", bounded(req.Method, maxLoggedMethod)),
 				slog.String("path", bounded(req.URL.Path, maxLoggedPath)),
 				slog.Int("status", res.Status),
@@ -146,20 +146,49 @@ func requestID(c echo.Context) string {
 
 // recoverMiddleware turns a panic into a 500 and logs it with its stack;
 // the client sees only echo's JSON error, written by edgeMiddleware.
-func (s *Server) recoverMiddleware() echo.MiddlewareFunc {
-	return middleware.RecoverWithConfig(middleware.RecoverConfig{
-		DisableStackAll:     true,
-		DisableErrorHandler: true, // edgeMiddleware calls it
-		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+func (s *Server) recoverMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			r := recover()
+			if r == nil {
+				return
+			}
+			if r == http.ErrAbortHandler {
+				panic(r) // net/http's way to abort a response: let it do so
+			}
+			perr, ok := r.(error)
+			if !ok {
+				perr = fmt.Errorf("%v", r)
+			}
+			stack := make([]byte, 4<<10)
+			stack = stack[:runtime.Stack(stack, false)]
 			s.log.LogAttrs(c.Request().Context(), slog.LevelError, "panic recovered",
 				slog.String("request_id", requestID(c)),
 				slog.String("method", bounded(c.Request().Method, maxLoggedMethod)),
 				slog.String("path", bounded(c.Request().URL.Path, maxLoggedPath)),
-				slog.String("error", err.Error()),
+				slog.String("error", perr.Error()),
 				slog.String("stack", string(stack)))
-			return fmt.Errorf("panic: %w", err)
-		},
-	})
+			err = fmt.Errorf("panic: %w", perr)
+		}()
+		return next(c)
+	}
+}
+
+// bodyLimitMiddleware makes reading more than limit bytes of a body fail
+// with *http.MaxBytesError, which handleError answers with 413; a body
+// declared larger than that never gets this far (edgeMiddleware). A request
+// without a body (net/http's NoBody: most GETs) has nothing to limit.
+func bodyLimitMiddleware(limit int64) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if req := c.Request(); req.Body != nil && req.Body != http.NoBody {
+				// The net/http writer, so that it closes the connection
+				// rather than read the rest of the body.
+				req.Body = http.MaxBytesReader(c.Response().Writer, req.Body, limit)
+			}
+			return next(c)
+		}
+	}
 }
 
 // Security headers for an API that serves no HTML. Values are shared
@@ -172,5 +201,3 @@ var securityHeaders = map[string][]string{
 	"Referrer-Policy":              {"no-referrer"},
 	"Cross-Origin-Resource-Policy": {"same-origin"},
 }
-
-func formatBytes(n int64) string { return strconv.FormatInt(n, 10) + "B" }

@@ -4,7 +4,6 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
 )
 
 // addRoutes is the one place that lists every route and the middleware.
@@ -19,13 +18,8 @@ func (s *Server) addRoutes() {
 	s.metricsEcho.Use(s.edgeMiddleware)
 
 	s.perRoute = []echo.MiddlewareFunc{
-		s.recoverMiddleware(),
-		middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
-			Limit: formatBytes(s.bodyLimit),
-			// A request without a body (net/http's NoBody: most GETs) has
-			// nothing to limit; skipping saves a pool round trip.
-			Skipper: func(c echo.Context) bool { b := c.Request().Body; return b == nil || b == http.NoBody },
-		}),
+		s.recoverMiddleware,
+		bodyLimitMiddleware(s.bodyLimit),
 		deadlineMiddleware(s.requestTimeout),
 	}
 	getOrHead := []string{http.MethodGet, http.MethodHead}

@@ -115,6 +115,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
+	if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+		err = echo.ErrStatusRequestEntityTooLarge.WithInternal(err)
+	}
 	if he := (*echo.HTTPError)(nil); !errors.As(err, &he) || he.Code >= http.StatusInternalServerError {
 		s.log.LogAttrs(c.Request().Context(), slog.LevelError, "request failed",
 			slog.String("request_id", requestID(c)),

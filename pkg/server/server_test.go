@@ -205,6 +205,32 @@ func TestBodyLimit(t *testing.T) {
 	}
 }
 
+// TestBodyLimitStopsReadingABodyOfUnknownLength: a chunked body declares no
+// length, so only reading it can find it too large.
+func TestBodyLimitStopsReadingABodyOfUnknownLength(t *testing.T) {
+	s, _ := newTestServer(t, WithBodyLimit(1024))
+	var read int
+	s.handle([]string{"POST"}, "/echo", func(c echo.Context) error {
+		b, err := io.ReadAll(c.Request().Body)
+		read = len(b)
+		if err != nil {
+			return err
+		}
+		return c.String(http.StatusOK, "ok")
+	})
+	for _, tt := range []struct {
+		size, want int
+	}{{1024, http.StatusOK}, {1025, http.StatusRequestEntityTooLarge}, {1 << 20, http.StatusRequestEntityTooLarge}} {
+		req := httptest.NewRequest("POST", "/echo", io.MultiReader(bytes.NewReader(make([]byte, tt.size))))
+		req.ContentLength = -1 // unknown, as with Transfer-Encoding: chunked
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, req)
+		if rec.Code != tt.want || read > 1024 {
+			t.Errorf("%d-byte body of unknown length: status = %d, want %d; handler read %d bytes", tt.size, rec.Code, tt.want, read)
+		}
+	}
+}
+
 func TestRequestTimeoutBoundsTheContext(t *testing.T) {
 	s, _ := newTestServer(t, WithRequestTimeout(50*time.Millisecond))
 	s.handle([]string{"GET"}, "/slow", func(c echo.Context) error {
