@@ -19,6 +19,7 @@ import (
 	"github.com/kobuilt/hello/pkg/config"
 	"github.com/kobuilt/hello/pkg/connlimit"
 	"github.com/kobuilt/hello/pkg/graceful"
+	"github.com/kobuilt/hello/pkg/jsonlog"
 	"github.com/kobuilt/hello/pkg/logbuffer"
 	"github.com/kobuilt/hello/pkg/server"
 )
@@ -170,5 +171,7 @@ func newLogger(w io.Writer, cfg config.Config) *slog.Logger {
 	if cfg.LogFormat == "text" {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	// The same lines as slog.NewJSONHandler, for about half the CPU on the
+	// access log's (pkg/jsonlog).
+	return slog.New(jsonlog.New(w, opts))
 }
