@@ -26,19 +26,25 @@ type Listener struct {
 	net.Listener
 	max int
 
-	mu sync.Mutex
-	// Every open connection, with the time since which it has waited
-	// without a request in progress; zero while a request is.
-	conns map[net.Conn]time.Time
+	// Every open connection (net.Conn -> *waiting). Requests only read it,
+	// without a lock: a mutex taken twice per request, on the connection
+	// state changes, costs more than its map on two busy cores. Only Accept
+	// adds, and Accept and the closing connection remove.
+	conns sync.Map
+	open  atomic.Int64
 
 	refused, closed atomic.Uint64
 }
+
+// waiting is the time, in Unix nanoseconds, since which a connection has
+// waited without a request in progress; zero while a request is.
+type waiting struct{ since atomic.Int64 }
 
 // New wraps ln, which srv is about to serve, so that at most limit
 // connections are open at once. It installs srv.ConnState, calling the one
 // already set, if any, after its own work.
 func New(srv *http.Server, ln net.Listener, limit int) *Listener {
-	l := &Listener{Listener: ln, max: limit, conns: map[net.Conn]time.Time{}}
+	l := &Listener{Listener: ln, max: limit}
 	next := srv.ConnState
 	srv.ConnState = func(c net.Conn, s http.ConnState) {
 		l.track(c, s)
@@ -51,66 +57,72 @@ func New(srv *http.Server, ln net.Listener, limit int) *Listener {
 
 // Accept returns the next connection, after closing the longest-waiting
 // one if the cap is reached; when none is waiting, it refuses the new one
-// and accepts the next.
+// and accepts the next. http.Server calls it from one goroutine, and
+// connections only close meanwhile, so the count it checks can only fall.
 func (l *Listener) Accept() (net.Conn, error) {
 	for {
 		c, err := l.Listener.Accept()
 		if err != nil {
 			return nil, err
 		}
-		l.mu.Lock()
-		var victim net.Conn
-		if len(l.conns) >= l.max {
-			var since time.Time
-			for vc, t := range l.conns {
-				if !t.IsZero() && (victim == nil || t.Before(since)) {
-					victim, since = vc, t
-				}
-			}
-			if victim != nil {
-				delete(l.conns, victim)
-			}
-		}
-		full := len(l.conns) >= l.max
-		if !full {
-			l.conns[c] = time.Now()
-		}
-		l.mu.Unlock()
-		if victim != nil {
-			l.closed.Add(1)
-			victim.Close()
-		}
-		if full {
+		if l.open.Load() >= int64(l.max) && !l.closeLongestWaiting() {
 			l.refused.Add(1)
 			c.Close()
 			continue
 		}
+		w := &waiting{}
+		w.since.Store(time.Now().UnixNano())
+		l.conns.Store(c, w)
+		l.open.Add(1)
 		return c, nil
 	}
 }
 
+// closeLongestWaiting closes the connection that has waited longest
+// without a request in progress, and reports whether there was one.
+func (l *Listener) closeLongestWaiting() bool {
+	var victim net.Conn
+	var oldest int64
+	l.conns.Range(func(k, v any) bool {
+		if since := v.(*waiting).since.Load(); since != 0 && (victim == nil || since < oldest) {
+			victim, oldest = k.(net.Conn), since
+		}
+		return true
+	})
+	if victim == nil || !l.forget(victim) {
+		return false
+	}
+	l.closed.Add(1)
+	victim.Close()
+	return true
+}
+
+// forget removes c, once, and reports whether it was there.
+func (l *Listener) forget(c net.Conn) bool {
+	if _, ok := l.conns.LoadAndDelete(c); ok {
+		l.open.Add(-1)
+		return true
+	}
+	return false
+}
+
 func (l *Listener) track(c net.Conn, s http.ConnState) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if _, ok := l.conns[c]; !ok {
+	v, ok := l.conns.Load(c)
+	if !ok {
 		return // closed to make room
 	}
 	switch s {
 	case http.StateActive:
-		l.conns[c] = time.Time{}
+		v.(*waiting).since.Store(0)
 	case http.StateIdle:
-		l.conns[c] = time.Now()
+		v.(*waiting).since.Store(time.Now().UnixNano())
 	case http.StateClosed, http.StateHijacked:
-		delete(l.conns, c)
+		l.forget(c)
 	}
 }
 
 // Open is the number of connections open now.
-func (l *Listener) Open() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.conns)
-}
+func (l *Listener) Open() int { return int(l.open.Load()) }
 
 // Refused is the number of connections closed on arrival because every
 // open one was in the middle of a request.

@@ -78,14 +78,13 @@ func TestAtTheCapWithEveryConnectionBusyTheNewOneIsRefused(t *testing.T) {
 		io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
 	}
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
-		l.mu.Lock()
 		busy := 0
-		for _, since := range l.conns {
-			if since.IsZero() {
+		l.conns.Range(func(_, v any) bool {
+			if v.(*waiting).since.Load() == 0 {
 				busy++
 			}
-		}
-		l.mu.Unlock()
+			return true
+		})
 		if busy == 2 {
 			break
 		}

@@ -2,10 +2,12 @@ package server
 
 import (
 	"bytes"
+	"maps"
 	"net/http"
 	runtimemetrics "runtime/metrics"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -43,9 +45,11 @@ type requestMetrics struct {
 
 	// Building a series name and finding it in the set costs a string and a
 	// map lookup under the set's lock; the set of series is small and fixed
-	// (routes × methods × codes), so resolve each once.
-	mu     sync.RWMutex
-	series map[seriesKey]seriesMetrics
+	// (routes × methods × codes), so resolve each once. Requests read the
+	// map without a lock (a read lock's shared counter costs more than the
+	// lookup on two busy cores); a new series copies it.
+	mu     sync.Mutex // held to add a series
+	series atomic.Pointer[map[seriesKey]seriesMetrics]
 }
 
 type seriesKey struct {
@@ -59,28 +63,39 @@ type seriesMetrics struct {
 }
 
 func newRequestMetrics(set *metrics.Set) *requestMetrics {
-	return &requestMetrics{set: set, series: map[seriesKey]seriesMetrics{}}
+	m := &requestMetrics{set: set}
+	m.series.Store(&map[seriesKey]seriesMetrics{})
+	return m
 }
 
 func (m *requestMetrics) observe(route, method string, code int, elapsed time.Duration) {
 	k := seriesKey{route, normalMethod(method), code}
-	m.mu.RLock()
-	s, ok := m.series[k]
-	m.mu.RUnlock()
+	s, ok := (*m.series.Load())[k]
 	if !ok {
-		// Labels in the order client_golang wrote them (sorted), so
-		// recording rules that match on the raw series text keep working.
-		labels := `{code="` + strconv.Itoa(code) + `",method="` + k.method + `",route=` + strconv.Quote(k.route) + `}`
-		s = seriesMetrics{
-			requests: m.set.GetOrCreateCounter("http_requests_total" + labels),
-			duration: m.set.GetOrCreatePrometheusHistogramExt("http_request_duration_seconds"+labels, durationBuckets),
-		}
-		m.mu.Lock()
-		m.series[k] = s
-		m.mu.Unlock()
+		s = m.add(k)
 	}
 	s.requests.Inc()
 	s.duration.Update(elapsed.Seconds())
+}
+
+func (m *requestMetrics) add(k seriesKey) seriesMetrics {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old := *m.series.Load()
+	if s, ok := old[k]; ok {
+		return s // another request added it first
+	}
+	// Labels in the order client_golang wrote them (sorted), so recording
+	// rules that match on the raw series text keep working.
+	labels := `{code="` + strconv.Itoa(k.code) + `",method="` + k.method + `",route=` + strconv.Quote(k.route) + `}`
+	s := seriesMetrics{
+		requests: m.set.GetOrCreateCounter("http_requests_total" + labels),
+		duration: m.set.GetOrCreatePrometheusHistogramExt("http_request_duration_seconds"+labels, durationBuckets),
+	}
+	series := maps.Clone(old)
+	series[k] = s
+	m.series.Store(&series)
+	return s
 }
 
 // normalMethod keeps made-up methods from creating series.
