@@ -72,6 +72,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	)
 	httpServer := &http.Server{
 		Handler:           srv,
+		Protocols:         http1Only(),
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadTimeout,
 		WriteTimeout:      cfg.WriteTimeout,
@@ -134,6 +135,15 @@ func maxConnections(limit int, fileLimit uint64, log *slog.Logger) int {
 	return lowered
 }
 
+// http1Only is what a plain-HTTP port speaks anyway (HTTP/2 needs TLS,
+// which ends at the ingress, or UnencryptedHTTP2, which is off). Saying so
+// spares net/http setting up an HTTP/2 server for each listener at start.
+func http1Only() *http.Protocols {
+	var p http.Protocols
+	p.SetHTTP1(true)
+	return &p
+}
+
 // netHTTPHeaderSlack is what net/http adds to Server.MaxHeaderBytes before
 // it answers 431 (its "bufio slop"). Taking it off makes MAX_HEADER_BYTES
 // exactly the largest request line plus header block, through the blank
@@ -149,6 +159,7 @@ func serveMetrics(cfg config.Config, h http.Handler, log *slog.Logger) (stop fun
 	}
 	hs := &http.Server{
 		Handler:           h,
+		Protocols:         http1Only(),
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadTimeout,
 		WriteTimeout:      cfg.WriteTimeout,
