@@ -17,5 +17,5 @@ func main() {
 	e.GET("/hello", func(c echo.Context) error {
 		return c.String(http.StatusOK, "Hello!")
 	})
-	log.Fatal(e.Start("127.0.0.1:" + os.Getenv("PORT")))
+	log.Fatal(e.Start(":" + os.Getenv("PORT"))) // every interface, like hello and bare
 }
