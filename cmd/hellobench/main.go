@@ -6,6 +6,7 @@
 //
 //	go run ./cmd/hellobench                      # 9 rounds, about 3 minutes
 //	go run ./cmd/hellobench -svg docs/images     # also draw the charts in docs/performance.md
+//	go run ./cmd/hellobench -target 127.0.0.1:8080 # only load a server you started (to profile it)
 //
 // The three servers take turns over several rounds and every figure is the
 // median of the per-round ratios, because a shared 2-core machine swings by
@@ -44,7 +45,7 @@ func main() {
 type settings struct {
 	rounds, concurrency, starts  int
 	duration, warmup, costWindow time.Duration
-	svgDir                       string
+	svgDir, target               string
 }
 
 func run(args []string, out io.Writer) error {
@@ -57,11 +58,20 @@ func run(args []string, out io.Writer) error {
 	fs.IntVar(&s.starts, "starts", 15, "process starts timed per server")
 	fs.DurationVar(&s.costWindow, "cost-window", time.Second, "how long each round sends one kind of request one at a time to measure its CPU cost (/hello, /metrics)")
 	fs.StringVar(&s.svgDir, "svg", "", "write the charts (per-round ratios, binary bytes by module) as SVG files into this directory")
+	fs.StringVar(&s.target, "target", "", "only load this host:port (a server you started, e.g. under perf) for -duration and print what came back")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if s.rounds < 1 || s.concurrency < 1 || s.starts < 1 || s.duration <= 0 || s.warmup < 0 || s.costWindow <= 0 {
 		return errors.New("rounds, concurrency and starts must be at least 1, duration and cost-window positive")
+	}
+	if s.target != "" {
+		res, err := loadFor(s.target, s.concurrency, s.duration)
+		if err != nil {
+			return fmt.Errorf("load %s: %w", s.target, err)
+		}
+		fmt.Fprintf(out, "%s: %.0f req/s (%d requests), p50 %s, p99 %s, %d errors\n", s.target, res.rps, res.requests, round(res.p50), round(res.p99), res.errors)
+		return nil
 	}
 
 	dir, err := os.MkdirTemp("", "hellobench-")
@@ -387,6 +397,7 @@ func (s *server) startOnce() (time.Duration, int, error) {
 
 type loadResult struct {
 	rps      float64
+	requests int
 	p50, p99 time.Duration
 	errors   int
 	// cpuPerReq is the server process's CPU time (user+system) per
@@ -541,9 +552,10 @@ func loadFor(addr string, concurrency int, d time.Duration) (loadResult, error) 
 	}
 	slices.Sort(all)
 	res := loadResult{
-		rps: float64(len(all)) / elapsed.Seconds(),
-		p50: all[len(all)*50/100],
-		p99: all[len(all)*99/100],
+		rps:      float64(len(all)) / elapsed.Seconds(),
+		requests: len(all),
+		p50:      all[len(all)*50/100],
+		p99:      all[len(all)*99/100],
 	}
 	for _, e := range errs {
 		res.errors += e
