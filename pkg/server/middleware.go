@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -148,12 +149,12 @@ func (s *Server) recoverMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 			if r == nil {
 				return
 			}
-			if r == http.ErrAbortHandler {
-				panic(r) // net/http's way to abort a response: let it do so
-			}
 			perr, ok := r.(error)
 			if !ok {
 				perr = fmt.Errorf("%v", r)
+			}
+			if errors.Is(perr, http.ErrAbortHandler) {
+				panic(r) // net/http's way to abort a response: let it do so
 			}
 			stack := make([]byte, 4<<10)
 			stack = stack[:runtime.Stack(stack, false)]

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -189,6 +190,23 @@ func TestPanicIsA500AndTheNextRequestIsServed(t *testing.T) {
 	if rec.Code != http.StatusOK || rec.Body.String() != "Hello!" {
 		t.Errorf("after a panic: %d %q", rec.Code, rec.Body.String())
 	}
+}
+
+// TestAbortHandlerPanicReachesNetHTTP: panic(http.ErrAbortHandler) is how
+// a handler tells net/http to drop the response; recovering it would send
+// a 500 instead.
+func TestAbortHandlerPanicReachesNetHTTP(t *testing.T) {
+	s, logs := newTestServer(t)
+	s.handle([]string{"GET"}, "/abort", func(echo.Context) error { panic(http.ErrAbortHandler) })
+	defer func() {
+		if err, _ := recover().(error); !errors.Is(err, http.ErrAbortHandler) {
+			t.Errorf("recovered %v, want http.ErrAbortHandler", err)
+		}
+		if strings.Contains(logs.String(), "panic recovered") {
+			t.Errorf("an aborted response was logged as a panic:\n%s", logs)
+		}
+	}()
+	s.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/abort", nil))
 }
 
 func TestBodyLimit(t *testing.T) {
