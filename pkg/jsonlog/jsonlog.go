@@ -64,33 +64,21 @@ func (h *Handler) WithGroup(name string) slog.Handler { return h.slow.WithGroup(
 
 // Handle writes r as one JSON line.
 func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
-	if !h.fast || !simple(r) {
+	if !h.fast {
 		return h.slow.Handle(ctx, r)
 	}
 	bp := buffers.Get().(*[]byte)
-	b := append((*bp)[:0], '{')
-	if !r.Time.IsZero() {
-		b = append(b, `"time":"`...)
-		b = r.Time.Round(0).AppendFormat(b, time.RFC3339Nano)
-		b = append(b, `",`...)
+	defer func() {
+		if cap(*bp) <= maxPooled {
+			buffers.Put(bp)
+		}
+	}()
+	b, ok := appendRecord((*bp)[:0], r)
+	*bp = b
+	if !ok {
+		return h.slow.Handle(ctx, r)
 	}
-	b = append(b, `"level":`...)
-	b = appendString(b, r.Level.String())
-	b = append(b, `,"msg":`...)
-	b = appendString(b, r.Message)
-	r.Attrs(func(a slog.Attr) bool {
-		b = append(b, ',')
-		b = appendString(b, a.Key)
-		b = append(b, ':')
-		b = appendValue(b, a.Value)
-		return true
-	})
-	b = append(b, "}\n"...)
 	_, err := h.w.Write(b)
-	if cap(b) <= maxPooled {
-		*bp = b
-		buffers.Put(bp)
-	}
 	return err
 }
 
@@ -99,49 +87,67 @@ const maxPooled = 16 << 10
 
 var buffers = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
-// simple reports whether every attribute of r is one that Handle encodes
-// itself, and r's time one that slog formats without an error.
-func simple(r slog.Record) bool {
-	if y := r.Time.Year(); !r.Time.IsZero() && (y < 0 || y >= 10000) {
-		return false
+// appendRecord appends r as slog.JSONHandler writes it, or reports false
+// if r holds something only slog.JSONHandler writes right: a time it
+// cannot format, an attribute with an empty key (dropped, or a group
+// inlined), or a value other than a string, integer, bool, duration or time.
+func appendRecord(b []byte, r slog.Record) ([]byte, bool) {
+	b = append(b, '{')
+	if !r.Time.IsZero() {
+		var ok bool
+		b = append(b, `"time":`...)
+		if b, ok = appendTime(b, r.Time); !ok {
+			return b, false
+		}
+		b = append(b, ',')
 	}
+	b = append(b, `"level":`...)
+	b = appendString(b, r.Level.String())
+	b = append(b, `,"msg":`...)
+	b = appendString(b, r.Message)
 	ok := true
 	r.Attrs(func(a slog.Attr) bool {
 		if a.Key == "" {
-			ok = false // slog drops an empty attribute and inlines a group
+			ok = false
 			return false
 		}
-		switch a.Value.Kind() {
-		case slog.KindString, slog.KindInt64, slog.KindUint64, slog.KindBool, slog.KindDuration:
-		case slog.KindTime:
-			y := a.Value.Time().Year()
-			ok = y >= 0 && y < 10000
-		default:
-			ok = false
-		}
+		b = append(b, ',')
+		b = appendString(b, a.Key)
+		b = append(b, ':')
+		b, ok = appendValue(b, a.Value)
 		return ok
 	})
-	return ok
+	return append(b, "}\n"...), ok
 }
 
-func appendValue(b []byte, v slog.Value) []byte {
+func appendValue(b []byte, v slog.Value) ([]byte, bool) {
 	switch v.Kind() {
 	case slog.KindString:
-		return appendString(b, v.String())
+		return appendString(b, v.String()), true
 	case slog.KindInt64:
-		return strconv.AppendInt(b, v.Int64(), 10)
+		return strconv.AppendInt(b, v.Int64(), 10), true
 	case slog.KindUint64:
-		return strconv.AppendUint(b, v.Uint64(), 10)
+		return strconv.AppendUint(b, v.Uint64(), 10), true
 	case slog.KindBool:
-		return strconv.AppendBool(b, v.Bool())
+		return strconv.AppendBool(b, v.Bool()), true
 	case slog.KindDuration:
-		return strconv.AppendInt(b, int64(v.Duration()), 10)
+		return strconv.AppendInt(b, int64(v.Duration()), 10), true
 	case slog.KindTime:
-		b = append(b, '"')
-		b = v.Time().Round(0).AppendFormat(b, time.RFC3339Nano)
-		return append(b, '"')
+		return appendTime(b, v.Time())
 	}
-	panic("jsonlog: unexpected kind " + v.Kind().String()) // simple let it through
+	return b, false
+}
+
+// appendTime appends t as RFC 3339 with nanoseconds, in its own zone, or
+// reports false for a year that has no four-digit form (slog writes an
+// error there).
+func appendTime(b []byte, t time.Time) ([]byte, bool) {
+	if y := t.Year(); y < 0 || y >= 10000 {
+		return b, false
+	}
+	b = append(b, '"')
+	b = t.Round(0).AppendFormat(b, time.RFC3339Nano)
+	return append(b, '"'), true
 }
 
 // appendString appends s as a JSON string, escaped as slog.JSONHandler
