@@ -189,42 +189,42 @@ func (cp *ControlPlane) start(ctx context.Context, o options) error {
 
 	if o.controllerManager {
 		_, err := cp.spawn("kube-controller-manager", cp.Binaries.KubeControllerManager(),
-			"--kubeconfig="+cp.Kubeconfig,
-			"--authentication-kubeconfig="+cp.Kubeconfig,
-			"--authorization-kubeconfig="+cp.Kubeconfig,
-			"--bind-address=127.0.0.1",
-			"--secure-port="+strconv.Itoa(kcmPort),
-			"--cert-dir="+filepath.Join(cp.Dir, "kcm-pki"),
-			"--leader-elect=false",
-			// Signs the tokens of the ServiceAccounts it creates.
-			"--service-account-private-key-file="+saKey,
-			"--root-ca-file="+cp.CAFile,
-			"--cluster-cidr="+PodCIDR,
-			"--service-cluster-ip-range="+ServiceCIDR,
-			"--profiling=false",
-			"--v=0",
-		)
+			append(cp.controllerFlags(kcmPort, "kcm-pki"),
+				// Signs the tokens of the ServiceAccounts it creates.
+				"--service-account-private-key-file="+saKey,
+				"--root-ca-file="+cp.CAFile,
+				"--cluster-cidr="+PodCIDR,
+				"--service-cluster-ip-range="+ServiceCIDR,
+			)...)
 		if err != nil {
 			return err
 		}
 	}
 	if o.scheduler {
-		_, err := cp.spawn("kube-scheduler", cp.Binaries.KubeScheduler(),
-			"--kubeconfig="+cp.Kubeconfig,
-			"--authentication-kubeconfig="+cp.Kubeconfig,
-			"--authorization-kubeconfig="+cp.Kubeconfig,
-			"--bind-address=127.0.0.1",
-			"--secure-port="+strconv.Itoa(schedPort),
-			"--cert-dir="+filepath.Join(cp.Dir, "scheduler-pki"),
-			"--leader-elect=false",
-			"--profiling=false",
-			"--v=0",
-		)
+		_, err := cp.spawn("kube-scheduler", cp.Binaries.KubeScheduler(), cp.controllerFlags(schedPort, "scheduler-pki")...)
 		if err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// controllerFlags are what kube-controller-manager and kube-scheduler take
+// alike: the admin kubeconfig for the API and for checking callers, their
+// own HTTPS port on loopback with a self-signed certificate in certDir, and
+// no leader election (there is one of each) or profiling.
+func (cp *ControlPlane) controllerFlags(port int, certDir string) []string {
+	return []string{
+		"--kubeconfig=" + cp.Kubeconfig,
+		"--authentication-kubeconfig=" + cp.Kubeconfig,
+		"--authorization-kubeconfig=" + cp.Kubeconfig,
+		"--bind-address=127.0.0.1",
+		"--secure-port=" + strconv.Itoa(port),
+		"--cert-dir=" + filepath.Join(cp.Dir, certDir),
+		"--leader-elect=false",
+		"--profiling=false",
+		"--v=0",
+	}
 }
 
 // Token is the admin's bearer token, for clients other than kubectl (the
