@@ -79,7 +79,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 }
 
 // closeLongestWaiting closes the connection that has waited longest
-// without a request in progress, and reports whether there was one.
+// without a request in progress, and reports whether that made room.
 func (l *Listener) closeLongestWaiting() bool {
 	var victim net.Conn
 	var oldest int64
@@ -89,12 +89,14 @@ func (l *Listener) closeLongestWaiting() bool {
 		}
 		return true
 	})
-	if victim == nil || !l.forget(victim) {
+	if victim == nil {
 		return false
 	}
-	l.closed.Add(1)
-	victim.Close()
-	return true
+	if l.forget(victim) {
+		l.closed.Add(1)
+		victim.Close()
+	}
+	return true // closed here, or it closed itself meanwhile: room either way
 }
 
 // forget removes c, once, and reports whether it was there.
