@@ -130,7 +130,7 @@ func startDockerd(ctx context.Context, dir, client string) (*Docker, error) {
 		"--host", "unix://"+sock,
 	)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = daemonProcAttr()
+	cmd.SysProcAttr = proc.SysProcAttr(syscall.SIGTERM)
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
 		return nil, fmt.Errorf("airgap: start dockerd: %w", err)

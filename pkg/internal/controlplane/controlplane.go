@@ -30,6 +30,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/kobuilt/hello/pkg/internal/loopback"
@@ -278,7 +279,7 @@ func (cp *ControlPlane) spawn(name, bin string, args ...string) (*proc.Process, 
 	// started them and stop only in Close, gracefully.
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = cp.Dir
-	cmd.SysProcAttr = sysProcAttr()
+	cmd.SysProcAttr = proc.SysProcAttr(syscall.SIGKILL)
 	p, err := proc.Start(name, cmd, filepath.Join(cp.Dir, name+".log"))
 	if err != nil {
 		return nil, err

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kobuilt/hello/pkg/internal/airgap"
+	"github.com/kobuilt/hello/pkg/internal/testenv"
 )
 
 func TestFindReportsMissingBinaries(t *testing.T) {
@@ -73,7 +73,7 @@ func binaries(t *testing.T) *Binaries {
 	t.Helper()
 	b, err := Find(t.Context(), "testdata")
 	if errors.Is(err, ErrNotBuilt) {
-		airgap.Need(t, false, "the control plane ("+err.Error()+")", BuildHint)
+		testenv.Need(t, false, "the control plane ("+err.Error()+")", BuildHint)
 	}
 	if err != nil {
 		t.Fatal(err)

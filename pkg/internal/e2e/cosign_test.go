@@ -23,6 +23,7 @@ import (
 
 	"github.com/kobuilt/hello/pkg/internal/airgap"
 	"github.com/kobuilt/hello/pkg/internal/proc"
+	"github.com/kobuilt/hello/pkg/internal/testenv"
 )
 
 // TestCosignSignsAndVerifiesOffline does what the workflow's publish job does, with a key pair instead of
@@ -35,7 +36,7 @@ func TestCosignSignsAndVerifiesOffline(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	bin, err := airgap.Cosign(ctx)
-	airgap.Need(t, err == nil, fmt.Sprintf("cosign (%v)", err), airgap.CosignInstallHint)
+	testenv.Need(t, err == nil, fmt.Sprintf("cosign (%v)", err), airgap.CosignInstallHint)
 
 	dir := t.TempDir()
 	cosign := func(args ...string) (string, error) {

@@ -21,7 +21,7 @@ import (
 // figuresEnv names the directory TestDockerfileFigures writes its Markdown, JSON and SVG to. The README's
 // figures come from:
 //
-//	HELLO_FIGURES_DIR=$PWD/pkg/e2e/testdata/figures go test -tags figures -count=1 -timeout 60m -run TestDockerfileFigures -v ./pkg/e2e
+//	HELLO_FIGURES_DIR=$PWD/pkg/internal/e2e/testdata/figures go test -tags figures -count=1 -timeout 60m -run TestDockerfileFigures -v ./pkg/internal/e2e
 const figuresEnv = "HELLO_FIGURES_DIR"
 
 // TestDockerfileFigures measures single-stage, multi-stage Dockerfile and ko from one commit in one run: sizes and
@@ -134,7 +134,7 @@ func TestDockerfileFigures(t *testing.T) {
 		}
 		return "different (" + dfShort(a) + " vs " + dfShort(b) + ")"
 	}
-	fmt.Fprintf(&md, "Measured %s on %s with Go %s, Docker %s (BuildKit, vfs storage), by `%s=DIR go test -tags figures -run TestDockerfileFigures ./pkg/e2e`. Bases are the offline stand-ins (golang: this machine's toolchain + busybox; distroless/static: pkg/internal/airgap's).\n\n",
+	fmt.Fprintf(&md, "Measured %s on %s with Go %s, Docker %s (BuildKit, vfs storage), by `%s=DIR go test -tags figures -run TestDockerfileFigures ./pkg/internal/e2e`. Bases are the offline stand-ins (golang: this machine's toolchain + busybox; distroless/static: pkg/internal/airgap's).\n\n",
 		time.Now().UTC().Format("2006-01-02"), runtime.GOARCH, strings.TrimPrefix(dfGoVersion(t), "go"), strings.TrimSpace(dockerVersion), figuresEnv)
 	fmt.Fprintf(&md, "| | single-stage | multi-stage Dockerfile | ko |\n|---|---|---|---|\n")
 	fmt.Fprintf(&md, "| compressed size, as pushed | %s | %s | %s |\n", imagecompare.MB(single.CompressedBytes), imagecompare.MB(multi.CompressedBytes), imagecompare.MB(koF.CompressedBytes))

@@ -20,6 +20,7 @@ import (
 
 	"github.com/kobuilt/hello/pkg/internal/airgap"
 	"github.com/kobuilt/hello/pkg/internal/imagecompare"
+	"github.com/kobuilt/hello/pkg/internal/testenv"
 )
 
 // TestDockerfileMatchesKoConfig keeps Dockerfile.reference honest without Docker: same base as .ko.yaml, the same
@@ -164,7 +165,7 @@ func TestDockerfileMatchesKoConfig(t *testing.T) {
 // same commit.
 func TestDockerfileReference(t *testing.T) {
 	// CI must never pass by skipping, -short or not.
-	if testing.Short() && !airgap.InCI() {
+	if testing.Short() && !testenv.InCI() {
 		t.Skip("builds images; not in -short")
 	}
 	h := harness(t)

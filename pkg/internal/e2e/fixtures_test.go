@@ -17,6 +17,7 @@ import (
 
 	"github.com/kobuilt/hello/pkg/internal/airgap"
 	"github.com/kobuilt/hello/pkg/internal/proc"
+	"github.com/kobuilt/hello/pkg/internal/testenv"
 )
 
 // fixture is the air-gapped world every end-to-end test builds against.
@@ -77,7 +78,7 @@ func startHarness() (*fixture, error) {
 func dockerd(t *testing.T) *airgap.Docker {
 	t.Helper()
 	ok, why := airgap.DockerAvailable()
-	airgap.Need(t, ok, "Docker ("+why+")", airgap.DockerInstallHint)
+	testenv.Need(t, ok, "Docker ("+why+")", airgap.DockerInstallHint)
 	d, err := dockerOnce()
 	if err != nil {
 		t.Fatalf("docker daemon: %v", err)

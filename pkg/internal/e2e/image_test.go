@@ -30,6 +30,7 @@ import (
 	"github.com/kobuilt/hello/pkg/internal/airgap"
 	"github.com/kobuilt/hello/pkg/internal/imagefs"
 	"github.com/kobuilt/hello/pkg/internal/loopback"
+	"github.com/kobuilt/hello/pkg/internal/testenv"
 )
 
 const appPath = "/ko-app/hello"
@@ -377,7 +378,7 @@ func readBuildInfo(t *testing.T, bin []byte) *buildinfo.BuildInfo {
 // fresh build) and asks it for /hello: the cross-compiled image really works.
 func TestArm64BinaryRunsUnderQEMU(t *testing.T) {
 	qemu, err := exec.LookPath("qemu-aarch64-static")
-	airgap.Need(t, err == nil, "qemu-aarch64-static", "apt-get install qemu-user-static")
+	testenv.Need(t, err == nil, "qemu-aarch64-static", "apt-get install qemu-user-static")
 	b := helloImage(t)
 	img, _ := platformImage(t, remoteIndex(t, b.Ref), "linux/arm64")
 	bin := filepath.Join(t.TempDir(), "hello")

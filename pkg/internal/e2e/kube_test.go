@@ -22,9 +22,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"sigs.k8s.io/yaml"
 
-	"github.com/kobuilt/hello/pkg/internal/airgap"
 	"github.com/kobuilt/hello/pkg/internal/controlplane"
 	"github.com/kobuilt/hello/pkg/internal/proc"
+	"github.com/kobuilt/hello/pkg/internal/testenv"
 )
 
 // object is a Kubernetes object as kubectl prints it in JSON.
@@ -118,7 +118,7 @@ func cached[B any](t *testing.T, what string, find func(context.Context, string)
 	t.Helper()
 	bins, err := find(t.Context(), dir)
 	if errors.Is(err, notBuilt) {
-		airgap.Need(t, false, what+" ("+err.Error()+")", hint)
+		testenv.Need(t, false, what+" ("+err.Error()+")", hint)
 	}
 	if err != nil {
 		t.Fatal(err)

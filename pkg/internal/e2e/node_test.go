@@ -19,10 +19,10 @@ import (
 
 	"sigs.k8s.io/yaml"
 
-	"github.com/kobuilt/hello/pkg/internal/airgap"
 	"github.com/kobuilt/hello/pkg/internal/controlplane"
 	"github.com/kobuilt/hello/pkg/internal/node"
 	"github.com/kobuilt/hello/pkg/internal/proc"
+	"github.com/kobuilt/hello/pkg/internal/testenv"
 )
 
 // TestNode runs config/ on a real node (containerd, runc, CNI bridge,
@@ -36,10 +36,10 @@ func TestNode(t *testing.T) {
 	root := repoRoot(t)
 	bins := kubeBinaries(t, root)
 	nodeBins := nodeBinaries(t, root)
-	airgap.Need(t, os.Geteuid() == 0, "root (containerd and the kubelet manage namespaces, mounts and cgroups)", "run the tests as root")
+	testenv.Need(t, os.Geteuid() == 0, "root (containerd and the kubelet manage namespaces, mounts and cgroups)", "run the tests as root")
 	for _, tool := range []string{"runc", "nft", "iptables", "conntrack", "ip"} {
 		_, err := exec.LookPath(tool)
-		airgap.Need(t, err == nil, tool, "apt-get install runc nftables iptables conntrack iproute2")
+		testenv.Need(t, err == nil, tool, "apt-get install runc nftables iptables conntrack iproute2")
 	}
 	fix := harness(t)
 

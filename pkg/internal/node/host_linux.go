@@ -234,9 +234,3 @@ func readDirNames(d string) ([]string, error) {
 	}
 	return names, nil
 }
-
-// The components die with the test binary even if it is killed before
-// Close runs, instead of holding ports and CPU as orphans.
-func sysProcAttr() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-}

@@ -4,7 +4,6 @@ package node
 
 import (
 	"errors"
-	"syscall"
 )
 
 type hostState struct{}
@@ -14,5 +13,3 @@ func snapshotHost() (*hostState, error) {
 }
 
 func (*hostState) restore(string) error { return nil }
-
-func sysProcAttr() *syscall.SysProcAttr { return nil }

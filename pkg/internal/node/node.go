@@ -29,6 +29,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/kobuilt/hello/pkg/internal/controlplane"
@@ -344,7 +345,7 @@ func (n *Node) spawn(name, bin string, env []string, args ...string) (*proc.Proc
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = n.Dir
 	cmd.Env = append(os.Environ(), env...)
-	cmd.SysProcAttr = sysProcAttr()
+	cmd.SysProcAttr = proc.SysProcAttr(syscall.SIGKILL)
 	p, err := proc.Start(name, cmd, filepath.Join(n.Dir, name+".log"))
 	if err != nil {
 		return nil, err

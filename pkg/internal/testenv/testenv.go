@@ -1,4 +1,6 @@
-package airgap
+// Package testenv says what a test may do when a tool it needs is missing:
+// skip on a developer's machine, fail in CI.
+package testenv
 
 import (
 	"os"
