@@ -11,21 +11,20 @@ import (
 	"time"
 )
 
-func TestHealthzURL(t *testing.T) {
+func TestLoopback(t *testing.T) {
 	tests := []struct {
 		addr, want string
 	}{
-		{":8080", "http://127.0.0.1:8080/healthz"},
-		{"0.0.0.0:8080", "http://127.0.0.1:8080/healthz"},
-		{"[::]:8080", "http://[::1]:8080/healthz"},
-		{"127.0.0.1:9000", "http://127.0.0.1:9000/healthz"},
-		{"10.1.2.3:8080", "http://10.1.2.3:8080/healthz"},
-		{"[fd00::1]:8080", "http://[fd00::1]:8080/healthz"},
+		{":8080", "127.0.0.1:8080"},
+		{"0.0.0.0:8080", "127.0.0.1:8080"},
+		{"[::]:8080", "[::1]:8080"},
+		{"127.0.0.1:9000", "127.0.0.1:9000"},
+		{"10.1.2.3:8080", "10.1.2.3:8080"},
+		{"[fd00::1]:8080", "[fd00::1]:8080"},
 	}
 	for _, tt := range tests {
-		got, err := healthzURL(tt.addr)
-		if err != nil || got != tt.want {
-			t.Errorf("healthzURL(%q) = %q, %v; want %q", tt.addr, got, err, tt.want)
+		if got := loopback(tt.addr); got != tt.want {
+			t.Errorf("loopback(%q) = %q, want %q", tt.addr, got, tt.want)
 		}
 	}
 }

@@ -19,7 +19,6 @@ import (
 	"github.com/kobuilt/hello/pkg/config"
 	"github.com/kobuilt/hello/pkg/connlimit"
 	"github.com/kobuilt/hello/pkg/graceful"
-	"github.com/kobuilt/hello/pkg/jsonlog"
 	"github.com/kobuilt/hello/pkg/logbuffer"
 	"github.com/kobuilt/hello/pkg/server"
 )
@@ -51,15 +50,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	// Serving never waits on stdout: lines it cannot take are dropped,
-	// counted in log_lines_dropped_total and reported once it drains.
-	var log *slog.Logger
-	logs := logbuffer.New(stdout, logbuffer.WithDropReport(func(n uint64) {
-		log.Warn("log lines dropped: stdout was slower than the service", slog.Uint64("dropped", n))
-	}))
-	defer logs.Close()
-	log = newLogger(logs, cfg)
 
+	// Serving never waits on stdout (pkg/logbuffer): lines it cannot take
+	// are dropped, counted in log_lines_dropped_total and reported once it
+	// drains.
+	var log *slog.Logger
+	logs := logbuffer.New(stdout, func(dropped uint64) {
+		log.Warn("log lines dropped: stdout was slower than the service", slog.Uint64("dropped", dropped))
+	})
+	defer logs.Close()
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	log = slog.New(slog.NewJSONHandler(logs, opts))
+	if cfg.LogFormat == "text" {
+		log = slog.New(slog.NewTextHandler(logs, opts))
+	}
+
+	// The first signal starts the graceful shutdown, a second ends it at
+	// once: a channel, since signal.NotifyContext would see only the first.
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(signals)
@@ -70,119 +77,95 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		server.WithRequestTimeout(cfg.RequestTimeout),
 		server.WithSeparateMetrics(cfg.MetricsAddr != ""),
 	)
-	httpServer := &http.Server{
-		Handler:           srv,
-		Protocols:         http1Only(),
-		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
-		ReadTimeout:       cfg.ReadTimeout,
-		WriteTimeout:      cfg.WriteTimeout,
-		IdleTimeout:       cfg.IdleTimeout,
-		MaxHeaderBytes:    cfg.MaxHeaderBytes - netHTTPHeaderSlack,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		// Count what net/http rejects before routing (400, 431, 505, TLS
-		// on the plain port, header timeouts), which no handler sees.
-		ConnContext: srv.ConnContext,
-		ConnState:   srv.ConnState,
-	}
-	if cfg.MetricsAddr != "" {
-		stop, err := serveMetrics(cfg, srv.MetricsHandler(), log)
-		if err != nil {
-			return err
-		}
-		// Scrapes keep working through the drain; this listener closes
-		// after the main server has shut down.
-		defer stop()
-	}
-
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
-	conns := connlimit.New(httpServer, ln, maxConnections(cfg.MaxConnections, openFileLimit(), log))
+	conns := connlimit.New(ln, maxConnections(cfg.MaxConnections, log))
+	httpServer := newHTTPServer(cfg, srv, conns, log)
+
+	if cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("listen on %s: %w", cfg.MetricsAddr, err)
+		}
+		mconns := connlimit.New(mln, metricsConnections)
+		metricsServer := newHTTPServer(cfg, srv.MetricsHandler(), mconns, log)
+		go func() {
+			// ErrServerClosed is the Close below; anything else means
+			// /metrics went away while the service still serves.
+			if err := metricsServer.Serve(mconns); !errors.Is(err, http.ErrServerClosed) {
+				log.Error("metrics listener stopped", slog.String("error", err.Error()))
+			}
+		}()
+		// Scrapes keep working through the drain; this listener closes
+		// after the main server has shut down.
+		defer metricsServer.Close()
+	}
+
 	srv.Metrics().RegisterMetricsWriter(func(w io.Writer) {
+		s := conns.Stats()
 		metrics.WriteCounterUint64(w, "log_lines_dropped_total", logs.Dropped())
-		metrics.WriteGaugeUint64(w, "http_connections_open", uint64(conns.Open()))
-		metrics.WriteCounterUint64(w, "http_connections_evicted_total", conns.ClosedToMakeRoom())
-		metrics.WriteCounterUint64(w, "http_connections_refused_total", conns.Refused())
+		metrics.WriteGaugeUint64(w, "http_connections_open", uint64(s.Open))
+		metrics.WriteCounterUint64(w, "http_connections_evicted_total", s.Evicted)
+		metrics.WriteCounterUint64(w, "http_connections_refused_total", s.Refused)
+		metrics.WriteCounterUint64(w, "http_requests_rejected_before_routing_total", s.Rejected)
+		metrics.WriteCounterUint64(w, "http_connections_closed_without_request_total", s.WithoutRequest)
 	})
 	return graceful.Serve(ctx, httpServer, conns, graceful.Options{
 		DrainDelay:      cfg.DrainDelay,
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		SetReady:        srv.SetReady,
+		SetKeepAlive:    srv.SetKeepAlive,
 		Signals:         signals,
 		Log:             log,
 	})
 }
 
-// fdReserve is the open files kept apart from connections: stdio, the
-// listeners, the poller, /proc reads for /metrics, and the one a new
-// connection takes at the cap before the longest-idle one is closed.
+// newHTTPServer is the one place an http.Server is built, for the service
+// port and the metrics port alike.
+func newHTTPServer(cfg config.Config, h http.Handler, conns *connlimit.Listener, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		// net/http answers 431 only past MaxHeaderBytes plus 4096 bytes of
+		// its own ("bufio slop"); taking that off makes MAX_HEADER_BYTES
+		// exactly the largest request line plus header block, through the
+		// blank line that ends it, that is served. config keeps it above
+		// 4096.
+		MaxHeaderBytes: cfg.MaxHeaderBytes - 4096,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// The connection cap follows which connections are busy, and
+		// counts what net/http rejects before routing, which no handler sees.
+		ConnContext: conns.ConnContext,
+		ConnState:   conns.ConnState,
+	}
+}
+
+// metricsConnections caps the metrics port (METRICS_ADDR): the scraper
+// and an operator or two.
+const metricsConnections = 16
+
+// fdReserve is the open files kept apart from the service port's
+// connections: stdio, the listeners, the poller, /proc reads for /metrics,
+// the metrics port's connections, and the one a new connection takes at
+// the cap before the longest-idle one is closed.
 const fdReserve = 32
 
 // maxConnections lowers the cap to what the open-file limit allows, so
 // that Accept never fails for want of a descriptor (a container run with
 // --ulimit nofile=128 would otherwise stop answering, probes included).
-func maxConnections(limit int, fileLimit uint64, log *slog.Logger) int {
-	if fileLimit == 0 || uint64(limit)+fdReserve <= fileLimit {
+func maxConnections(limit int, log *slog.Logger) int {
+	files := openFileLimit()
+	if files == 0 || uint64(limit)+fdReserve <= files {
 		return limit
 	}
-	lowered := 1
-	if fileLimit > fdReserve+1 {
-		lowered = int(fileLimit - fdReserve)
-	}
+	limit = max(1, int(files)-fdReserve)
 	log.Warn("max connections lowered to fit the open-file limit",
-		slog.Int("max_connections", lowered), slog.Uint64("open_file_limit", fileLimit))
-	return lowered
-}
-
-// http1Only is what a plain-HTTP port speaks anyway (HTTP/2 needs TLS,
-// which ends at the ingress, or UnencryptedHTTP2, which is off). Saying so
-// spares net/http setting up an HTTP/2 server for each listener at start.
-func http1Only() *http.Protocols {
-	var p http.Protocols
-	p.SetHTTP1(true)
-	return &p
-}
-
-// netHTTPHeaderSlack is what net/http adds to Server.MaxHeaderBytes before
-// it answers 431 (its "bufio slop"). Taking it off makes MAX_HEADER_BYTES
-// exactly the largest request line plus header block, through the blank
-// line that ends it, that is served.
-const netHTTPHeaderSlack = 4096
-
-// serveMetrics serves /metrics and /version on cfg.MetricsAddr, with the
-// main server's timeouts.
-func serveMetrics(cfg config.Config, h http.Handler, log *slog.Logger) (stop func(), err error) {
-	ln, err := net.Listen("tcp", cfg.MetricsAddr)
-	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", cfg.MetricsAddr, err)
-	}
-	hs := &http.Server{
-		Handler:           h,
-		Protocols:         http1Only(),
-		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
-		ReadTimeout:       cfg.ReadTimeout,
-		WriteTimeout:      cfg.WriteTimeout,
-		IdleTimeout:       cfg.IdleTimeout,
-		MaxHeaderBytes:    cfg.MaxHeaderBytes - netHTTPHeaderSlack,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	go func() {
-		// ErrServerClosed is stop's doing; anything else means /metrics
-		// went away while the service still serves, which must be seen.
-		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			log.Error("metrics listener stopped", slog.String("error", err.Error()))
-		}
-	}()
-	return func() { hs.Close() }, nil
-}
-
-func newLogger(w io.Writer, cfg config.Config) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
-	if cfg.LogFormat == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
-	}
-	// The same lines as slog.NewJSONHandler, for about half the CPU on the
-	// access log's (pkg/jsonlog).
-	return slog.New(jsonlog.New(w, opts))
+		slog.Int("max_connections", limit), slog.Uint64("open_file_limit", files))
+	return limit
 }

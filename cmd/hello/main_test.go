@@ -190,13 +190,18 @@ func TestShutdownDrainsBeforeStopping(t *testing.T) {
 	in := start(t, nil, "--drain-delay=1s")
 	base := "http://" + in.addr
 
+	cancelled := time.Now()
 	in.cancel() // what SIGTERM does
-	time.Sleep(200 * time.Millisecond)
-	if resp, _ := get(t, base+"/readyz"); resp.StatusCode != http.StatusServiceUnavailable {
-		t.Errorf("/readyz during drain = %d, want 503", resp.StatusCode)
+	waitFor(t, "/readyz 503 after the shutdown began", func() bool {
+		resp, _ := get(t, base+"/readyz")
+		return resp.StatusCode == http.StatusServiceUnavailable
+	})
+	resp, body := get(t, base+"/hello")
+	if d := time.Since(cancelled); d >= time.Second {
+		t.Fatalf("the checks took %s, past the 1s drain", d)
 	}
-	if resp, body := get(t, base+"/hello"); resp.StatusCode != 200 || body != "Hello!" {
-		t.Errorf("/hello during drain = %d %q, want 200", resp.StatusCode, body)
+	if resp.StatusCode != 200 || body != "Hello!" || !resp.Close {
+		t.Errorf("/hello during drain = %d %q, Connection: close %v; want 200 with Connection: close", resp.StatusCode, body, resp.Close)
 	}
 	select {
 	case err := <-in.done:
@@ -301,7 +306,6 @@ func TestSlowlorisConnectionsAreCutOff(t *testing.T) {
 		if resp.StatusCode != 200 || body != "Hello!" {
 			t.Fatalf("/hello under slowloris = %d %q", resp.StatusCode, body)
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
 	t.Logf("slowest /hello among %d slow connections: %s", conns, worst)
 	// Held up would mean waiting for the slow connections to be cut.
@@ -310,9 +314,8 @@ func TestSlowlorisConnectionsAreCutOff(t *testing.T) {
 	}
 
 	// Every slow connection is gone within the header timeout plus slack.
-	deadline := time.Now().Add(headerTimeout + 5*time.Second)
-	for closed.Load() < conns && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
+	for deadline := time.Now().Add(headerTimeout + 5*time.Second); closed.Load() < conns && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
 	}
 	close(stop)
 	wg.Wait()
@@ -497,7 +500,7 @@ func TestSIGTERMUnderLoadLosesNoRequest(t *testing.T) {
 			}
 		})
 	}
-	time.Sleep(500 * time.Millisecond)
+	waitFor(t, "load running", func() bool { return beforeOK.Load() > 1000 })
 	signalled.Store(time.Now().UnixNano())
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -648,7 +651,7 @@ func TestSIGTERMKeepAliveClientsLoseNothing(t *testing.T) {
 				}
 			})
 		}
-		time.Sleep(300 * time.Millisecond)
+		waitFor(t, "load running", func() bool { return sent.Load() > 2000 })
 		removedAt.Store(time.Now().Add(drain / 2).UnixNano())
 		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
@@ -815,7 +818,14 @@ func TestDroppedLinesAreReportedOnceStdoutDrains(t *testing.T) {
 	go io.Copy(&out, r) // stdout drains
 	const warning = `"msg":"log lines dropped: stdout was slower than the service"`
 	waitForLog(t, &out, warning)
-	time.Sleep(300 * time.Millisecond)
+	// A request after the report, and its access log line: any second
+	// report would have come before it.
+	resp, err := client.Get("http://" + p.addr + "/hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	waitForLog(t, &out, `"request_id":"`+resp.Header.Get("X-Request-Id")+`"`)
 	if n := strings.Count(out.String(), warning); n != 1 {
 		t.Errorf("%d warning lines, want 1", n)
 	}

@@ -11,9 +11,19 @@
 // Only when every connection is in the middle of a request is the new one
 // refused, closed at once and counted; each of those requests is bounded
 // by the server's timeouts.
+//
+// Knowing each connection's state, it also counts what no handler sees:
+// requests net/http turns away before routing (a malformed request line or
+// header: 400; headers over MaxHeaderBytes: 431; an HTTP version it does
+// not speak: 505; a TLS handshake on the plain port; headers cut by the
+// header timeout), which net/http reports to no handler and no log. Such a
+// connection turns active (bytes of a request arrived) and then closes
+// without a handler having called Served. That cannot tell which status
+// net/http answered, or whether it answered at all.
 package connlimit
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"sync"
@@ -21,115 +31,153 @@ import (
 	"time"
 )
 
-// Listener is a net.Listener that holds at most max connections open.
+// Listener is a net.Listener that holds at most max connections open. Set
+// its ConnState and ConnContext as the http.Server's, so that it knows
+// which connections are in the middle of a request.
 type Listener struct {
 	net.Listener
 	max int
 
-	// Every open connection (net.Conn -> *waiting). Requests only read it,
-	// without a lock: a mutex taken twice per request, on the connection
-	// state changes, costs more than its map on two busy cores. Only Accept
-	// adds, and Accept and the closing connection remove.
-	conns sync.Map
-	open  atomic.Int64
-
-	refused, closed atomic.Uint64
+	mu             sync.Mutex
+	conns          map[net.Conn]*conn
+	lastAccept     time.Time
+	refused        uint64
+	evicted        uint64
+	rejected       uint64
+	withoutRequest uint64
 }
 
-// waiting is the time, in Unix nanoseconds, since which a connection has
-// waited without a request in progress; zero while a request is.
-type waiting struct{ since atomic.Int64 }
+type conn struct {
+	state  http.ConnState
+	since  time.Time   // when it last changed state
+	served atomic.Bool // a handler saw the request that made it active
+}
 
-// New wraps ln, which srv is about to serve, so that at most limit
-// connections are open at once. It installs srv.ConnState, calling the one
-// already set, if any, after its own work.
-func New(srv *http.Server, ln net.Listener, limit int) *Listener {
-	l := &Listener{Listener: ln, max: limit}
-	next := srv.ConnState
-	srv.ConnState = func(c net.Conn, s http.ConnState) {
-		l.track(c, s)
-		if next != nil {
-			next(c, s)
-		}
-	}
-	return l
+// New wraps ln so that at most limit connections are open at once.
+func New(ln net.Listener, limit int) *Listener {
+	return &Listener{Listener: ln, max: limit, conns: map[net.Conn]*conn{}}
 }
 
 // Accept returns the next connection, after closing the longest-waiting
 // one if the cap is reached; when none is waiting, it refuses the new one
-// and accepts the next. http.Server calls it from one goroutine, and
-// connections only close meanwhile, so the count it checks can only fall.
+// and accepts the next.
 func (l *Listener) Accept() (net.Conn, error) {
 	for {
 		c, err := l.Listener.Accept()
 		if err != nil {
 			return nil, err
 		}
-		if l.open.Load() >= int64(l.max) && !l.closeLongestWaiting() {
-			l.refused.Add(1)
-			c.Close()
-			continue
+		now := time.Now()
+		l.mu.Lock()
+		l.lastAccept = now
+		victim, room := l.makeRoom()
+		if room {
+			l.conns[c] = &conn{state: http.StateNew, since: now}
+		} else {
+			l.refused++
 		}
-		w := &waiting{}
-		w.since.Store(time.Now().UnixNano())
-		l.conns.Store(c, w)
-		l.open.Add(1)
-		return c, nil
+		l.mu.Unlock()
+		if victim != nil {
+			victim.Close()
+		}
+		if room {
+			return c, nil
+		}
+		c.Close()
 	}
 }
 
-// closeLongestWaiting closes the connection that has waited longest
-// without a request in progress, and reports whether that made room.
-func (l *Listener) closeLongestWaiting() bool {
-	var victim net.Conn
-	var oldest int64
-	l.conns.Range(func(k, v any) bool {
-		if since := v.(*waiting).since.Load(); since != 0 && (victim == nil || since < oldest) {
-			victim, oldest = k.(net.Conn), since
+// makeRoom reports whether there is room for one more connection, and the
+// connection to close for it, if one has to go. l.mu must be held.
+func (l *Listener) makeRoom() (victim net.Conn, ok bool) {
+	if len(l.conns) < l.max {
+		return nil, true
+	}
+	var oldest time.Time
+	for c, tc := range l.conns {
+		if tc.state != http.StateActive && (victim == nil || tc.since.Before(oldest)) {
+			victim, oldest = c, tc.since
 		}
-		return true
-	})
+	}
 	if victim == nil {
-		return false
+		return nil, false
 	}
-	if l.forget(victim) {
-		l.closed.Add(1)
-		victim.Close()
-	}
-	return true // closed here, or it closed itself meanwhile: room either way
+	delete(l.conns, victim)
+	l.evicted++
+	return victim, true
 }
 
-// forget removes c, once, and reports whether it was there.
-func (l *Listener) forget(c net.Conn) bool {
-	if _, ok := l.conns.LoadAndDelete(c); ok {
-		l.open.Add(-1)
-		return true
-	}
-	return false
-}
-
-func (l *Listener) track(c net.Conn, s http.ConnState) {
-	v, ok := l.conns.Load(c)
+// ConnState is for http.Server.ConnState.
+func (l *Listener) ConnState(c net.Conn, s http.ConnState) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	tc, ok := l.conns[c]
 	if !ok {
 		return // closed to make room
 	}
 	switch s {
-	case http.StateActive:
-		v.(*waiting).since.Store(0)
-	case http.StateIdle:
-		v.(*waiting).since.Store(time.Now().UnixNano())
-	case http.StateClosed, http.StateHijacked:
-		l.forget(c)
+	case http.StateActive, http.StateIdle:
+		tc.state, tc.since = s, time.Now()
+		tc.served.Store(false)
+	case http.StateClosed:
+		switch {
+		case tc.state == http.StateNew:
+			l.withoutRequest++
+		case tc.state == http.StateActive && !tc.served.Load():
+			l.rejected++
+		}
+		delete(l.conns, c)
+	case http.StateHijacked:
+		delete(l.conns, c)
 	}
 }
 
-// Open is the number of connections open now.
-func (l *Listener) Open() int { return int(l.open.Load()) }
+type connKey struct{}
 
-// Refused is the number of connections closed on arrival because every
-// open one was in the middle of a request.
-func (l *Listener) Refused() uint64 { return l.refused.Load() }
+// ConnContext is for http.Server.ConnContext: it lets Served find the
+// connection a request came in on.
+func (l *Listener) ConnContext(ctx context.Context, c net.Conn) context.Context {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return context.WithValue(ctx, connKey{}, l.conns[c])
+}
 
-// ClosedToMakeRoom is the number of waiting connections closed so that a
-// new one could be served.
-func (l *Listener) ClosedToMakeRoom() uint64 { return l.closed.Load() }
+// Served records that the request whose context is ctx reached a handler,
+// so that its connection closing is not counted as a rejection.
+func Served(ctx context.Context) {
+	if tc, _ := ctx.Value(connKey{}).(*conn); tc != nil {
+		tc.served.Store(true)
+	}
+}
+
+// Stats is what the listener has seen so far.
+type Stats struct {
+	Open    int    // connections open now
+	Waiting int    // open and waiting for a request: new or idle
+	Refused uint64 // closed on arrival because every open one was busy
+	Evicted uint64 // waiting connections closed so that a new one could be served
+	// Rejected is connections closed after bytes of a request arrived but
+	// before a handler saw it: net/http turned the request away.
+	Rejected uint64
+	// WithoutRequest is connections closed before a byte of a request
+	// arrived: port scans, TCP health checks, header timeouts on idle ones.
+	WithoutRequest uint64
+	// LastAccept is when the latest connection arrived.
+	LastAccept time.Time
+}
+
+// Stats reports the connections open now and the counts so far.
+func (l *Listener) Stats() Stats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := Stats{
+		Open: len(l.conns), Refused: l.refused, Evicted: l.evicted,
+		Rejected: l.rejected, WithoutRequest: l.withoutRequest, LastAccept: l.lastAccept,
+	}
+	for _, tc := range l.conns {
+		if tc.state != http.StateActive {
+			s.Waiting++
+		}
+	}
+	return s
+}

@@ -1,22 +1,19 @@
 // Package graceful serves HTTP until told to stop, then stops the way a
-// Kubernetes pod should: readiness first, a drain while the endpoint
-// removal spreads, then a bounded wait for in-flight requests.
+// Kubernetes Pod should: readiness first, a drain while the endpoint
+// removal spreads, then a bounded wait for in-flight requests, losing no
+// request that a client has sent.
 package graceful
 
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
-	"sync/atomic"
 	"time"
-)
 
-// closeHeader is shared and never modified, saving Header().Set's allocation.
-var closeHeader = []string{"close"}
+	"github.com/kobuilt/hello/pkg/connlimit"
+)
 
 // Options says how to stop.
 type Options struct {
@@ -27,47 +24,35 @@ type Options struct {
 	ShutdownTimeout time.Duration
 	// SetReady is called with true once serving and false when stopping.
 	SetReady func(bool)
+	// SetKeepAlive(false) makes every response ask the client to close its
+	// connection (Connection: close); true lets connections stay open.
+	SetKeepAlive func(bool)
 	// Signals delivers SIGTERM and SIGINT. The first starts the shutdown;
 	// a second one ends it at once.
 	Signals <-chan os.Signal
-	// Log receives one line for each phase (default: discarded).
+	// Log receives one line for each phase.
 	Log *slog.Logger
 }
 
-// Serve serves srv on ln. When ctx is done or the first signal arrives it
-// sets readiness false, keeps serving for DrainDelay, then shuts srv down,
-// letting in-flight requests finish within ShutdownTimeout. It returns nil
-// after a clean shutdown, and an error if serving failed, requests had to
-// be cut off, or a second signal forced the stop.
-func Serve(ctx context.Context, srv *http.Server, ln net.Listener, o Options) error {
+// quiet is how long no new connection may arrive before the listener is
+// closed; settle bounds each wait for clients to settle before the next
+// step.
+const (
+	quiet  = 50 * time.Millisecond
+	settle = time.Second
+)
+
+// Serve serves srv on ln, whose ConnState srv must call. When ctx is done
+// or the first signal arrives it sets readiness false, keeps serving for
+// DrainDelay, then stops accepting and shuts srv down, letting in-flight
+// requests finish within ShutdownTimeout. It returns nil after a clean
+// shutdown, and an error if serving failed, requests had to be cut off, or
+// a second signal forced the stop.
+func Serve(ctx context.Context, srv *http.Server, ln *connlimit.Listener, o Options) error {
 	log := o.Log
-	if log == nil {
-		log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	setReady := o.SetReady
-	if setReady == nil {
-		setReady = func(bool) {}
-	}
-
-	// From the start of the shutdown every response asks the client to
-	// close its connection, so keep-alive clients reconnect (elsewhere,
-	// once the endpoint removal has spread) during the drain instead of
-	// having their connection cut under them by Shutdown at its end.
-	// Server.SetKeepAlivesEnabled(false) would do the same but also closes
-	// idle connections at once, racing with clients about to send on them.
-	var draining atomic.Bool
-	if h := srv.Handler; h != nil {
-		srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if draining.Load() {
-				w.Header()["Connection"] = closeHeader
-			}
-			h.ServeHTTP(w, r)
-		})
-	}
-
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	setReady(true)
+	o.SetReady(true)
 	log.Info("listening", slog.String("addr", ln.Addr().String()),
 		slog.String("drain_delay", o.DrainDelay.String()), slog.String("shutdown_timeout", o.ShutdownTimeout.String()))
 
@@ -80,10 +65,14 @@ func Serve(ctx context.Context, srv *http.Server, ln net.Listener, o Options) er
 	case <-ctx.Done():
 		cause = slog.String("cause", context.Cause(ctx).Error())
 	}
-	// Readiness and Connection: close before anything is logged: a log
-	// line may wait on a slow sink, the load balancer must not.
-	setReady(false)
-	draining.Store(true)
+	// From here every response asks the client to close its connection, so
+	// keep-alive clients reconnect (elsewhere, once the endpoint removal
+	// has spread) during the drain instead of having their connection cut
+	// under them by Shutdown at its end. Readiness and Connection: close
+	// come before anything is logged: a log line may wait on a slow sink,
+	// the load balancer must not.
+	o.SetReady(false)
+	o.SetKeepAlive(false)
 	log.Info("shutdown: readiness now 503, responses say Connection: close", cause)
 
 	log.Info("shutdown: draining", slog.String("drain_delay", o.DrainDelay.String()))
@@ -94,6 +83,24 @@ func Serve(ctx context.Context, srv *http.Server, ln net.Listener, o Options) er
 		log.Warn("shutdown: second signal during drain, stopped at once", slog.String("signal", sig.String()))
 		return fmt.Errorf("second signal %s during drain: stopped without waiting for requests", sig)
 	}
+
+	// Stop accepting without dropping a request a client has sent. Clients
+	// that still come straight to this port (docker run, no load balancer)
+	// reconnect after every Connection: close response, and closing the
+	// listener resets the connections waiting in its accept queue. So keep
+	// connections open again until no new one has arrived for a moment,
+	// close the listener, and only then ask clients to close theirs: their
+	// next connection is refused, which they can retry elsewhere.
+	o.SetKeepAlive(true)
+	waitUntil(func() bool { return time.Since(ln.Stats().LastAccept) >= quiet })
+	ln.Close()
+	<-serveErr // Serve has returned, so Shutdown has no listener left to close
+	o.SetKeepAlive(false)
+	// net/http drops a request it reads once Shutdown has begun, and
+	// Shutdown closes idle connections at once: let every accepted
+	// connection that is new or idle send its next request first, and be
+	// answered with Connection: close.
+	waitUntil(func() bool { return ln.Stats().Waiting == 0 })
 
 	log.Info("shutdown: stopping server, waiting for in-flight requests", slog.String("timeout", o.ShutdownTimeout.String()))
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), o.ShutdownTimeout)
@@ -120,4 +127,11 @@ func Serve(ctx context.Context, srv *http.Server, ln net.Listener, o Options) er
 	}
 	log.Info("shutdown: complete")
 	return nil
+}
+
+// waitUntil polls done until it reports true, for at most settle.
+func waitUntil(done func() bool) {
+	for deadline := time.Now().Add(settle); !done() && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -13,15 +14,18 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kobuilt/hello/pkg/connlimit"
 )
 
 type harness struct {
-	url     string
-	ready   atomic.Bool
-	signals chan os.Signal
-	cancel  context.CancelFunc
-	done    chan error
-	started chan struct{} // a /slow request is in its handler
+	url       string
+	ready     atomic.Bool
+	keepAlive atomic.Bool
+	signals   chan os.Signal
+	cancel    context.CancelFunc
+	done      chan error
+	started   chan struct{} // a /slow request is in its handler
 }
 
 // serve starts Serve with a handler whose /slow route takes slowFor.
@@ -36,22 +40,34 @@ func serve(t *testing.T, slowFor time.Duration, o Options) *harness {
 	mux.HandleFunc("/fast", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "fast") })
 	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
 		h.started <- struct{}{}
-		time.Sleep(slowFor)
-		io.WriteString(w, "slow")
+		select {
+		case <-time.After(slowFor):
+			io.WriteString(w, "slow")
+		case <-r.Context().Done(): // cut off by Close
+		}
 	})
 	o.SetReady = h.ready.Store
+	o.SetKeepAlive = h.keepAlive.Store
 	o.Signals = h.signals
+	o.Log = slog.New(slog.DiscardHandler)
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
-	go func() { h.done <- Serve(ctx, &http.Server{Handler: mux}, ln, o) }()
+	conns := connlimit.New(ln, 100)
+	srv := &http.Server{Handler: mux, ConnState: conns.ConnState}
+	go func() { h.done <- Serve(ctx, srv, conns, o) }()
 	t.Cleanup(cancel)
-	for deadline := time.Now().Add(5 * time.Second); !h.ready.Load(); {
-		if time.Now().After(deadline) {
-			t.Fatal("never became ready")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitFor(t, "ready", h.ready.Load)
 	return h
+}
+
+// waitFor polls until cond holds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("never: %s", what)
+		}
+	}
 }
 
 func (h *harness) get(path string) (string, error) {
@@ -91,18 +107,24 @@ func TestShutdownOrder(t *testing.T) {
 
 	t0 := time.Now()
 	h.signals <- syscall.SIGTERM
-	time.Sleep(100 * time.Millisecond)
-	if h.ready.Load() {
-		t.Error("still ready after the signal")
+	waitFor(t, "not ready after the signal", func() bool { return !h.ready.Load() })
+	if h.keepAlive.Load() {
+		t.Error("keep-alive still on during the drain")
 	}
 	if body, err := h.get("/fast"); err != nil || body != "fast" {
 		t.Errorf("during the drain: %q %v, want served", body, err)
 	}
+	if d := time.Since(t0); d >= 500*time.Millisecond {
+		t.Fatalf("the checks during the drain took %s, past its end", d)
+	}
 
 	// After the drain the listener closes while /slow is still running.
-	time.Sleep(600 * time.Millisecond)
-	if _, err := h.get("/fast"); err == nil {
-		t.Error("new requests still accepted after the drain")
+	waitFor(t, "the listener closed after the drain", func() bool {
+		_, err := h.get("/fast")
+		return err != nil
+	})
+	if d := time.Since(t0); d < 500*time.Millisecond {
+		t.Errorf("listener closed %s after the signal, within the 500ms drain", d)
 	}
 
 	if err := h.wait(t); err != nil {
@@ -139,7 +161,7 @@ func TestSecondSignal(t *testing.T) {
 			go h.get("/slow")
 			<-h.started
 			h.signals <- syscall.SIGTERM
-			time.Sleep(100 * time.Millisecond)
+			waitFor(t, "not ready after the signal", func() bool { return !h.ready.Load() })
 			t0 := time.Now()
 			h.signals <- syscall.SIGINT
 			err := h.wait(t)
@@ -159,7 +181,7 @@ func TestServeFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	ln.Close()
-	err = Serve(context.Background(), &http.Server{}, ln, Options{})
+	err = Serve(context.Background(), &http.Server{}, connlimit.New(ln, 1), Options{SetReady: func(bool) {}, Log: slog.New(slog.DiscardHandler)})
 	if err == nil || !strings.HasPrefix(err.Error(), "serve: ") {
 		t.Errorf("Serve on a closed listener = %v", err)
 	}

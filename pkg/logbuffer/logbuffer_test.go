@@ -8,15 +8,15 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
-// recorder counts the writes that reach it; while blocked is open, every
-// write waits for it to close, as a write to a pipe nobody reads does.
+// recorder keeps what reaches it; while blocked is open, every write waits
+// for it to close, as a write to a pipe nobody reads does.
 type recorder struct {
 	mu      sync.Mutex
 	buf     bytes.Buffer
-	writes  int
 	err     error
 	blocked chan struct{}
 }
@@ -30,147 +30,97 @@ func (r *recorder) Write(p []byte) (int, error) {
 	if r.err != nil {
 		return 0, r.err
 	}
-	r.writes++
 	return r.buf.Write(p)
 }
 
-func (r *recorder) state() (string, int) {
+func (r *recorder) String() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.buf.String(), r.writes
+	return r.buf.String()
 }
 
-// waitFor polls until cond holds.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("never: %s", what)
-		}
-	}
-}
-
-func TestLightTrafficWritesThrough(t *testing.T) {
-	const interval = time.Second
+func TestCloseWritesEveryLineAndRefusesMore(t *testing.T) {
 	var r recorder
-	w := New(&r, WithInterval(interval))
-	defer w.Close()
-	for i := range 2 {
+	w := New(&r, nil)
+	var want strings.Builder
+	for i := range queued {
 		fmt.Fprintf(w, "line %d\n", i)
-		t0 := time.Now()
-		waitFor(t, "line written", func() bool { got, _ := r.state(); return strings.Contains(got, fmt.Sprintf("line %d\n", i)) })
-		if d := time.Since(t0); d > interval/2 {
-			t.Errorf("line %d held back %s on an idle writer", i, d)
-		}
-		time.Sleep(interval + 100*time.Millisecond)
+		fmt.Fprintf(&want, "line %d\n", i)
 	}
-}
-
-func TestHeavyTrafficIsBatched(t *testing.T) {
-	var r recorder
-	w := New(&r, WithInterval(500*time.Millisecond))
-	defer w.Close()
-	io.WriteString(w, "first\n")
-	waitFor(t, "first line written", func() bool { _, n := r.state(); return n == 1 })
-	for i := range 1000 {
-		fmt.Fprintf(w, "line %d\n", i)
-	}
-	waitFor(t, "1000 lines written", func() bool { got, _ := r.state(); return strings.Count(got, "\n") == 1001 })
-	if _, writes := r.state(); writes != 2 {
-		t.Errorf("1000 lines after the first took %d writes, want 1", writes-1)
-	}
-}
-
-func TestFullBatchGoesBeforeTheInterval(t *testing.T) {
-	var r recorder
-	w := New(&r, WithInterval(time.Hour))
-	defer w.Close()
-	io.WriteString(w, "first\n")
-	waitFor(t, "first line written", func() bool { _, n := r.state(); return n == 1 })
-	line := strings.Repeat("x", 1023) + "\n"
-	for range flushAt / len(line) {
-		io.WriteString(w, line)
-	}
-	waitFor(t, "a full batch written within the hour", func() bool { _, n := r.state(); return n == 2 })
-}
-
-func TestCloseFlushesAndRefusesMore(t *testing.T) {
-	var r recorder
-	w := New(&r, WithInterval(time.Hour))
-	io.WriteString(w, "a\n")
-	io.WriteString(w, "b\n")
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := r.state(); got != "a\nb\n" {
-		t.Errorf("after Close: %q", got)
+	if got := r.String(); got != want.String() {
+		t.Errorf("after Close: %d bytes, want the %d lines written before it in order (%d bytes)", len(got), queued, want.Len())
 	}
-	if _, err := io.WriteString(w, "c\n"); err == nil {
+	if _, err := io.WriteString(w, "late\n"); err == nil {
 		t.Error("Write after Close succeeded")
+	}
+	if err := w.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
 	}
 }
 
 // A sink that takes nothing (stdout a pipe nobody reads) never holds up a
-// Write: lines beyond the buffer are dropped and counted, one report says
-// how many once the sink drains, and Close gives up in bounded time.
+// Write: lines beyond the queue are dropped and counted, and one report
+// says how many once the sink drains. In a synctest bubble a Write that
+// blocked would be reported as a deadlock.
 func TestStalledSinkNeverBlocksWrites(t *testing.T) {
-	r := recorder{blocked: make(chan struct{})}
-	var reports []uint64
-	var mu sync.Mutex
-	w := New(&r, WithInterval(time.Millisecond), WithDropReport(func(n uint64) {
-		mu.Lock()
-		reports = append(reports, n)
-		mu.Unlock()
-	}))
-	line := strings.Repeat("x", 199) + "\n"
-	const lines = 3 * limit / 200
-	t0 := time.Now()
-	for range lines {
-		if _, err := io.WriteString(w, line); err != nil {
+	synctest.Test(t, func(t *testing.T) {
+		r := recorder{blocked: make(chan struct{})}
+		var reports []uint64
+		w := New(&r, func(n uint64) { reports = append(reports, n) })
+		const lines = 3 * queued
+		io.WriteString(w, "line 0\n")
+		synctest.Wait() // the writing goroutine is stuck in the sink with it
+		for i := 1; i < lines; i++ {
+			if _, err := fmt.Fprintf(w, "line %d\n", i); err != nil {
+				t.Fatal(err)
+			}
+		}
+		synctest.Wait()
+		// Kept: the line stuck in the sink and a full queue.
+		if kept := lines - w.Dropped(); kept != queued+1 {
+			t.Errorf("%d of %d lines kept with the sink stalled, want %d", kept, lines, queued+1)
+		}
+		if len(reports) != 0 {
+			t.Errorf("reported %v before the sink drained", reports)
+		}
+
+		close(r.blocked) // the sink drains
+		synctest.Wait()
+		if len(reports) != 1 || reports[0] != w.Dropped() {
+			t.Errorf("reports %v, want one with all %d dropped lines", reports, w.Dropped())
+		}
+		if err := w.Close(); err != nil {
 			t.Fatal(err)
 		}
-	}
-	t.Logf("%d lines of 200 bytes into a stalled sink in %s, %d dropped", lines, time.Since(t0), w.Dropped())
-	// What is kept is the batch stuck in the sink plus a full buffer.
-	if kept := lines - w.Dropped(); kept > 2*limit/200 {
-		t.Errorf("%d of %d lines kept: more than two buffers of %d bytes", kept, lines, limit)
-	}
-
-	close(r.blocked) // the sink drains
-	waitFor(t, "drop report", func() bool { mu.Lock(); defer mu.Unlock(); return len(reports) > 0 })
-	time.Sleep(50 * time.Millisecond)
-	mu.Lock()
-	if len(reports) != 1 || reports[0] != w.Dropped() {
-		t.Errorf("reports %v, want one with all %d dropped lines", reports, w.Dropped())
-	}
-	mu.Unlock()
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	got, _ := r.state()
-	if n := uint64(strings.Count(got, "\n")); n+w.Dropped() != lines {
-		t.Errorf("%d written + %d dropped != %d lines", n, w.Dropped(), lines)
-	}
+		if n := uint64(strings.Count(r.String(), "\n")); n+w.Dropped() != lines {
+			t.Errorf("%d written + %d dropped != %d lines", n, w.Dropped(), lines)
+		}
+	})
 }
 
 func TestCloseGivesUpOnAStalledSink(t *testing.T) {
-	r := recorder{blocked: make(chan struct{})}
-	defer close(r.blocked)
-	w := New(&r)
-	io.WriteString(w, "a\n")
-	io.WriteString(w, "b\n")
-	t0 := time.Now()
-	if err := w.Close(); err == nil {
-		t.Error("Close = nil with the last lines never written")
-	}
-	if d := time.Since(t0); d > 2*closeWait {
-		t.Errorf("Close took %s", d)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		r := recorder{blocked: make(chan struct{})}
+		defer close(r.blocked)
+		w := New(&r, nil)
+		io.WriteString(w, "a\n")
+		io.WriteString(w, "b\n")
+		t0 := time.Now()
+		if err := w.Close(); err == nil {
+			t.Error("Close = nil with the last lines never written")
+		}
+		if d := time.Since(t0); d != closeWait {
+			t.Errorf("Close gave up after %s, want %s", d, closeWait)
+		}
+	})
 }
 
 func TestFailedWritesAreCountedAsDropped(t *testing.T) {
 	r := recorder{err: errors.New("disk full")}
-	w := New(&r, WithInterval(time.Hour))
+	w := New(&r, nil)
 	io.WriteString(w, "a\n")
 	io.WriteString(w, "b\n")
 	w.Close()
@@ -182,7 +132,7 @@ func TestFailedWritesAreCountedAsDropped(t *testing.T) {
 // Run with -race.
 func TestConcurrentLinesStayWhole(t *testing.T) {
 	var r recorder
-	w := New(&r, WithInterval(time.Millisecond))
+	w := New(&r, nil)
 	var wg sync.WaitGroup
 	for g := range 8 {
 		wg.Go(func() {
@@ -193,10 +143,9 @@ func TestConcurrentLinesStayWhole(t *testing.T) {
 	}
 	wg.Wait()
 	w.Close()
-	got, _ := r.state()
-	lines := strings.Split(strings.TrimSuffix(got, "\n"), "\n")
-	if len(lines) != 4000 {
-		t.Fatalf("%d lines, want 4000", len(lines))
+	lines := strings.Split(strings.TrimSuffix(r.String(), "\n"), "\n")
+	if uint64(len(lines))+w.Dropped() != 4000 {
+		t.Fatalf("%d lines written and %d dropped, want 4000 in all", len(lines), w.Dropped())
 	}
 	for _, l := range lines {
 		var g, i int

@@ -1,16 +1,12 @@
 package server
 
 import (
-	"bufio"
-	"crypto/tls"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 )
 
 // A hostile method or path must not make a log line of its size.
@@ -78,102 +74,5 @@ func TestAccessLogHEADLogsNoBodyBytes(t *testing.T) {
 		if *line.Bytes != tt.bytes || len(body) != tt.bytes {
 			t.Errorf("%s /hello: logged bytes %d, client got %d, want %d", tt.method, *line.Bytes, len(body), tt.bytes)
 		}
-	}
-}
-
-// What net/http turns away before routing leaves no access log line; it
-// must at least be counted.
-func TestRequestsRejectedBeforeRoutingAreCounted(t *testing.T) {
-	s, logs := newTestServer(t)
-	hs := &http.Server{
-		Handler:           s,
-		ConnContext:       s.ConnContext,
-		ConnState:         s.ConnState,
-		MaxHeaderBytes:    1024,
-		ReadHeaderTimeout: 300 * time.Millisecond,
-		ErrorLog:          nil,
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go hs.Serve(ln)
-	defer hs.Close()
-	addr := ln.Addr().String()
-
-	// TLS on the plain port: a real ClientHello, which crypto/tls writes
-	// in one piece.
-	client, capture := net.Pipe()
-	go tls.Client(client, &tls.Config{ServerName: "x"}).Handshake()
-	capture.SetReadDeadline(time.Now().Add(5 * time.Second))
-	clientHello := make([]byte, 16<<10)
-	n, err := capture.Read(clientHello)
-	if err != nil {
-		t.Fatalf("capturing a ClientHello: %v", err)
-	}
-	client.Close()
-	capture.Close()
-
-	rejected := []struct {
-		name, raw string
-		status    int // 0: no response, the connection is just closed
-	}{
-		{"malformed request line", "HELLO\r\n\r\n", 400},
-		{"unsupported version", "GET /hello HTTP/9.9\r\nHost: x\r\n\r\n", 505},
-		{"oversized headers", "GET /hello HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 8<<10) + "\r\n\r\n", 431},
-		{"TLS handshake on the plain port", string(clientHello[:n]), 400},
-		{"headers cut by the header timeout", "GET /hello HTTP/1.1\r\nHost: x\r\nX-Slow: a", 0},
-	}
-	for _, tt := range rejected {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.SetDeadline(time.Now().Add(5 * time.Second))
-		io.WriteString(c, tt.raw)
-		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-		switch {
-		case tt.status == 0 && err == nil:
-			t.Errorf("%s: got %s, want the connection closed", tt.name, resp.Status)
-		case tt.status != 0 && (err != nil || resp.StatusCode != tt.status):
-			t.Errorf("%s: got %v %v, want %d", tt.name, resp, err, tt.status)
-		}
-		c.Close()
-	}
-	// Connected, sent nothing, hung up: counted apart, port scans and TCP
-	// health checks do this.
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Close()
-	// A good request on a kept-alive connection is not counted.
-	resp, err := http.Get("http://" + addr + "/hello")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-
-	want := []string{
-		"http_requests_rejected_before_routing_total 5",
-		"http_connections_closed_without_request_total 1",
-	}
-	var body string
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		rec := httptest.NewRecorder()
-		s.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-		body = rec.Body.String()
-		if strings.Contains(body, want[0]) && strings.Contains(body, want[1]) {
-			break
-		}
-	}
-	for _, w := range want {
-		if !strings.Contains(body, w) {
-			i := strings.Index(body, w[:strings.LastIndexByte(w, ' ')])
-			t.Errorf("/metrics lacks %q; has %.80q", w, body[max(i, 0):])
-		}
-	}
-	if n := strings.Count(logs.String(), "\n"); n != 1 {
-		t.Errorf("want one access log line (the good request), got %d:\n%s", n, logs)
 	}
 }

@@ -5,8 +5,6 @@ import (
 	"log/slog"
 	"net/http"
 	"testing"
-
-	"github.com/kobuilt/hello/pkg/jsonlog"
 )
 
 // discardWriter is the cheapest ResponseWriter there is, so the benchmark
@@ -32,9 +30,9 @@ func benchmarkHandler(b *testing.B, h http.Handler) {
 }
 
 // BenchmarkHello is GET /hello through every middleware, with the JSON
-// access log written (to io.Discard) by the handler cmd/hello uses.
+// access log written (to io.Discard) as cmd/hello writes it.
 func BenchmarkHello(b *testing.B) {
-	s := New(WithLogger(slog.New(jsonlog.New(io.Discard, nil))))
+	s := New(WithLogger(slog.New(slog.NewJSONHandler(io.Discard, nil))))
 	s.SetReady(true)
 	benchmarkHandler(b, s)
 }

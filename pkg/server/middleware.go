@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,24 +13,19 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/kobuilt/hello/pkg/connlimit"
 	"github.com/labstack/echo/v4"
 )
 
 // Request IDs are a random per-process prefix and a counter: unique across
-// replicas without a random read per request. They need to be unique, not
-// secret, so the prefix comes from math/rand/v2 (seeded by the kernel at
-// exec): crypto/rand's first read costs about 0.2 ms of start-up.
+// replicas without a random read per request.
 var (
 	idPrefix  = strconv.FormatUint(rand.Uint64()|1<<63, 16)
 	idCounter atomic.Uint64
 )
 
 func newRequestID() string {
-	var buf [40]byte
-	b := append(buf[:0], idPrefix...)
-	b = append(b, '-')
-	b = strconv.AppendUint(b, idCounter.Add(1), 16)
-	return string(b)
+	return idPrefix + "-" + strconv.FormatUint(idCounter.Add(1), 16)
 }
 
 // validRequestID accepts an incoming X-Request-ID only if it is short and
@@ -46,23 +42,37 @@ func validRequestID(id string) bool {
 	return true
 }
 
-// edgeMiddleware runs for every request, matched or not: it sets the
-// request ID and security headers, rejects bodies declared larger than the
-// limit, then writes the access log line and the metrics. It hands errors
-// to the error handler itself so that it logs the status the client gets.
-func (s *Server) edgeMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
+// Security headers for an API that serves no HTML. HSTS is left to the
+// TLS-terminating proxy in front, which knows whether it is HTTPS.
+var securityHeaders = map[string]string{
+	"X-Content-Type-Options":       "nosniff",
+	"X-Frame-Options":              "DENY",
+	"Content-Security-Policy":      "default-src 'none'; frame-ancestors 'none'",
+	"Referrer-Policy":              "no-referrer",
+	"Cross-Origin-Resource-Policy": "same-origin",
+}
+
+// edge runs for every request, matched or not: it sets the request ID and
+// the security headers, asks for the connection to close during a
+// shutdown, rejects bodies declared larger than the limit, then writes the
+// access log line and the metrics. It hands errors to the error handler
+// itself so that it logs the status the client gets.
+func (s *Server) edge(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
 		req, res := c.Request(), c.Response()
-		markHandled(req)
-		h := res.Header()
-		id := req.Header[echo.HeaderXRequestID]
-		if len(id) != 1 || !validRequestID(id[0]) {
-			id = []string{newRequestID()}
+		connlimit.Served(req.Context())
+		id := req.Header.Get(echo.HeaderXRequestID)
+		if !validRequestID(id) {
+			id = newRequestID()
 		}
-		h[echo.HeaderXRequestID] = id // never modified, so it can be shared
+		h := res.Header()
+		h.Set(echo.HeaderXRequestID, id)
 		for k, v := range securityHeaders {
-			h[k] = v
+			h.Set(k, v)
+		}
+		if s.closeConns.Load() {
+			h.Set("Connection", "close")
 		}
 
 		var err error
@@ -74,42 +84,29 @@ func (s *Server) edgeMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			c.Error(err)
 		}
-		end := time.Now()
-		elapsed := end.Sub(start)
+		elapsed := time.Since(start)
 
 		route := c.Path()
 		if route == "" {
 			route = "unmatched" // no route template: keeps scanners from creating a series per path
 		}
-		s.metrics.observe(route, req.Method, res.Status, elapsed)
-		if quietPath(route) {
-			return nil
+		s.observe(route, req.Method, res.Status, elapsed)
+		switch route {
+		case "/healthz", "/readyz", "/metrics":
+			return nil // polled by probes and scrapers: logging each poll would drown the log
 		}
 		level := slog.LevelInfo
 		if res.Status >= http.StatusInternalServerError {
 			level = slog.LevelError
 		}
-		// Built by hand rather than with LogAttrs: the access log has no
-		// use for the caller's PC, which LogAttrs spends about a fifth of
-		// the line's cost finding (runtime.Callers), and the end time is
-		// already known.
-		ctx := req.Context()
-		if h := s.log.Handler(); h.Enabled(ctx, level) {
-			r := slog.NewRecord(end, level, "request", 0)
-			bytes := res.Size
-			if req.Method == http.MethodHead {
-				bytes = 0 // net/http drops a HEAD response's body but reports it written
-			}
-			r.AddAttrs(
-				slog.String("request_id", id[0]),
-				slog.String("method", bounded(req.Method, maxLoggedMethod)),
-				slog.String("path", bounded(req.URL.Path, maxLoggedPath)),
-				slog.Int("status", res.Status),
-				slog.Duration("latency", elapsed),
-				slog.Int64("bytes", bytes),
-			)
-			_ = h.Handle(ctx, r) // a failed log write cannot be reported anywhere better
+		bytes := res.Size
+		if req.Method == http.MethodHead {
+			bytes = 0 // net/http drops a HEAD response's body but reports it written
 		}
+		s.log.LogAttrs(req.Context(), level, "request", append(requestAttrs(c),
+			slog.Int("status", res.Status),
+			slog.Duration("latency", elapsed),
+			slog.Int64("bytes", bytes))...)
 		return nil
 	}
 }
@@ -122,6 +119,15 @@ const (
 	maxLoggedMethod = 32
 	maxLoggedPath   = 1024
 )
+
+// requestAttrs are the attributes every log line about a request starts with.
+func requestAttrs(c echo.Context) []slog.Attr {
+	return []slog.Attr{
+		slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
+		slog.String("method", bounded(c.Request().Method, maxLoggedMethod)),
+		slog.String("path", bounded(c.Request().URL.Path, maxLoggedPath)),
+	}
+}
 
 // bounded cuts s to at most n bytes, at a UTF-8 boundary, and says how much
 // it cut.
@@ -136,13 +142,9 @@ func bounded(s string, n int) string {
 	return s[:i] + "…(" + strconv.Itoa(len(s)) + " bytes)"
 }
 
-func requestID(c echo.Context) string {
-	return c.Response().Header().Get(echo.HeaderXRequestID)
-}
-
-// recoverMiddleware turns a panic into a 500 and logs it with its stack;
-// the client sees only echo's JSON error, written by edgeMiddleware.
-func (s *Server) recoverMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
+// recoverPanics turns a panic into a 500 and logs it with its stack; the client
+// sees only echo's JSON error, written by edge.
+func (s *Server) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) (err error) {
 		defer func() {
 			r := recover()
@@ -158,42 +160,44 @@ func (s *Server) recoverMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 			stack := make([]byte, 4<<10)
 			stack = stack[:runtime.Stack(stack, false)]
-			s.log.LogAttrs(c.Request().Context(), slog.LevelError, "panic recovered",
-				slog.String("request_id", requestID(c)),
-				slog.String("method", bounded(c.Request().Method, maxLoggedMethod)),
-				slog.String("path", bounded(c.Request().URL.Path, maxLoggedPath)),
+			s.log.LogAttrs(c.Request().Context(), slog.LevelError, "panic recovered", append(requestAttrs(c),
 				slog.String("error", perr.Error()),
-				slog.String("stack", string(stack)))
+				slog.String("stack", string(stack)))...)
 			err = fmt.Errorf("panic: %w", perr)
 		}()
 		return next(c)
 	}
 }
 
-// bodyLimitMiddleware makes reading more than limit bytes of a body fail
-// with *http.MaxBytesError, which handleError answers with 413; a body
-// declared larger than that never gets this far (edgeMiddleware). A request
-// without a body (net/http's NoBody: most GETs) has nothing to limit.
-func bodyLimitMiddleware(limit int64) echo.MiddlewareFunc {
+// bodyLimit makes reading more than limit bytes of a body fail with
+// *http.MaxBytesError, which handleError answers with 413; a body declared
+// larger than that never gets this far (edge).
+func bodyLimit(limit int64) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			if req := c.Request(); req.Body != nil && req.Body != http.NoBody {
-				// The net/http writer, so that it closes the connection
-				// rather than read the rest of the body.
-				req.Body = http.MaxBytesReader(c.Response().Writer, req.Body, limit)
-			}
+			req := c.Request()
+			// The net/http writer, so that it closes the connection rather
+			// than read the rest of the body.
+			req.Body = http.MaxBytesReader(c.Response().Writer, req.Body, limit)
 			return next(c)
 		}
 	}
 }
 
-// Security headers for an API that serves no HTML. Values are shared
-// slices, assigned without the allocation Header().Set makes. HSTS is left
-// to the TLS-terminating proxy in front, which knows whether it is HTTPS.
-var securityHeaders = map[string][]string{
-	"X-Content-Type-Options":       {"nosniff"},
-	"X-Frame-Options":              {"DENY"},
-	"Content-Security-Policy":      {"default-src 'none'; frame-ancestors 'none'"},
-	"Referrer-Policy":              {"no-referrer"},
-	"Cross-Origin-Resource-Policy": {"same-origin"},
+// requestTimeout gives each request's context a deadline, so anything a
+// handler waits on gives up in time; a handler that returns
+// context.DeadlineExceeded gets a 503.
+func requestTimeout(d time.Duration) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			ctx, cancel := context.WithTimeout(c.Request().Context(), d)
+			defer cancel()
+			c.SetRequest(c.Request().WithContext(ctx))
+			err := next(c)
+			if errors.Is(err, context.DeadlineExceeded) {
+				return echo.ErrServiceUnavailable.WithInternal(err)
+			}
+			return err
+		}
+	}
 }

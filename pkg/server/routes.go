@@ -1,63 +1,33 @@
 package server
 
 import (
+	"io"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
 )
 
-// addRoutes is the one place that lists every route and the middleware.
-//
-// Echo v4 wraps the middleware given to Use around the handler again on
-// every request, one allocation per layer. So Use gets only the layer that
-// must see every request, 404 and 405 included (request ID, security
-// headers, access log, metrics); the rest is wrapped around each route
-// once, here.
-func (s *Server) addRoutes() {
-	s.echo.Use(s.edgeMiddleware)
-	s.metricsEcho.Use(s.edgeMiddleware)
-
-	s.perRoute = []echo.MiddlewareFunc{
-		s.recoverMiddleware,
-		bodyLimitMiddleware(s.bodyLimit),
-		deadlineMiddleware(s.requestTimeout),
-	}
+// routes is the one place that lists every route and the middleware.
+func (s *Server) routes() {
 	getOrHead := []string{http.MethodGet, http.MethodHead}
-
-	s.handle(getOrHead, "/hello", handleHello)
-	s.handle(getOrHead, "/healthz", handleHealthz)
-	s.handle(getOrHead, "/readyz", s.handleReadyz)
-
-	// What only operators need: MetricsHandler always serves it; the main
-	// handler too unless WithSeparateMetrics moved it off.
 	metrics := echo.WrapHandler(metricsHandler(s.metricsSet))
-	s.handleOn(s.metricsEcho, getOrHead, "/version", s.handleVersion)
-	s.handleOn(s.metricsEcho, getOrHead, "/metrics", metrics)
+
+	for _, e := range []*echo.Echo{s.echo, s.metricsEcho} {
+		e.Logger.SetOutput(io.Discard) // everything is logged through slog
+		e.HTTPErrorHandler = s.handleError
+		// Outermost first. s.edge sees every request, 404 and 405 included.
+		e.Use(s.edge, s.recoverPanics, bodyLimit(s.bodyLimit), requestTimeout(s.requestTimeout))
+	}
+
+	s.echo.Match(getOrHead, "/hello", handleHello)
+	s.echo.Match(getOrHead, "/healthz", handleHealthz)
+	s.echo.Match(getOrHead, "/readyz", s.handleReadyz)
 	if !s.separateMetrics {
-		s.handleOn(s.echo, getOrHead, "/version", s.handleVersion)
-		s.handleOn(s.echo, getOrHead, "/metrics", metrics)
+		s.echo.Match(getOrHead, "/version", s.handleVersion)
+		s.echo.Match(getOrHead, "/metrics", metrics)
 	}
-}
 
-// quietPaths are polled by probes and scrapers; logging each poll would
-// drown the access log.
-func quietPath(route string) bool {
-	switch route {
-	case "/healthz", "/readyz", "/metrics":
-		return true
-	}
-	return false
-}
-
-// handle registers h on the main handler for methods on path, wrapped in
-// the per-route middleware.
-func (s *Server) handle(methods []string, path string, h echo.HandlerFunc) {
-	s.handleOn(s.echo, methods, path, h)
-}
-
-func (s *Server) handleOn(e *echo.Echo, methods []string, path string, h echo.HandlerFunc) {
-	for i := len(s.perRoute) - 1; i >= 0; i-- {
-		h = s.perRoute[i](h)
-	}
-	e.Match(methods, path, h)
+	// What only operators need, for a listener of its own (METRICS_ADDR).
+	s.metricsEcho.Match(getOrHead, "/version", s.handleVersion)
+	s.metricsEcho.Match(getOrHead, "/metrics", metrics)
 }

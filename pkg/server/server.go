@@ -6,7 +6,6 @@ package server
 
 import (
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"sync/atomic"
@@ -23,15 +22,13 @@ type Server struct {
 	echo            *echo.Echo
 	metricsEcho     *echo.Echo // see MetricsHandler
 	separateMetrics bool
-	conns           *connTracker
 	log             *slog.Logger
 	metricsSet      *metrics.Set
-	metrics         *requestMetrics
 	version         version.Info
 	bodyLimit       int64
 	requestTimeout  time.Duration
 	ready           atomic.Bool
-	perRoute        []echo.MiddlewareFunc // see addRoutes
+	closeConns      atomic.Bool // see SetKeepAlive
 }
 
 // Option configures a Server.
@@ -39,11 +36,6 @@ type Option func(*Server)
 
 // WithLogger sets where access logs and errors go (default: discarded).
 func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
-
-// WithMetrics sets the metrics set that /metrics serves, followed by the
-// Go runtime and process metrics; the server adds its own metrics to it
-// (default: a new set, see Metrics).
-func WithMetrics(set *metrics.Set) Option { return func(s *Server) { s.metricsSet = set } }
 
 // WithSeparateMetrics(true) serves /metrics and /version only through
 // MetricsHandler, for a listener of their own that only operators and the
@@ -65,33 +57,18 @@ func WithVersion(v version.Info) Option { return func(s *Server) { s.version = v
 // ready: call SetReady(true) once the listener accepts connections.
 func New(opts ...Option) *Server {
 	s := &Server{
-		log:            slog.New(slog.NewTextHandler(io.Discard, nil)),
+		log:            slog.New(slog.DiscardHandler),
+		metricsSet:     metrics.NewSet(),
+		version:        version.Get(),
 		bodyLimit:      1 << 20,
 		requestTimeout: 10 * time.Second,
 	}
 	for _, o := range opts {
 		o(s)
 	}
-	if s.metricsSet == nil {
-		s.metricsSet = metrics.NewSet()
-	}
-	if s.version.GoVersion == "" {
-		s.version = version.Get()
-	}
-	s.metrics = newRequestMetrics(s.metricsSet)
-	s.conns = newConnTracker(s.metricsSet)
-	s.echo, s.metricsEcho = s.newEcho(), s.newEcho()
-	s.addRoutes()
+	s.echo, s.metricsEcho = echo.New(), echo.New()
+	s.routes()
 	return s
-}
-
-func (s *Server) newEcho() *echo.Echo {
-	e := echo.New()
-	e.HideBanner = true
-	e.HidePort = true
-	e.Logger.SetOutput(io.Discard) // everything is logged through slog
-	e.HTTPErrorHandler = s.handleError
-	return e
 }
 
 // ServeHTTP implements http.Handler.
@@ -103,11 +80,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.Serv
 func (s *Server) MetricsHandler() http.Handler { return s.metricsEcho }
 
 // Metrics is the set /metrics serves: add a program's own metrics here,
-// e.g. srv.Metrics().NewCounter("log_lines_dropped_total").
+// e.g. srv.Metrics().NewCounter("jobs_total").
 func (s *Server) Metrics() *metrics.Set { return s.metricsSet }
 
 // SetReady sets what /readyz answers: 200 when true, 503 when false.
 func (s *Server) SetReady(ready bool) { s.ready.Store(ready) }
+
+// SetKeepAlive(false) makes every response ask the client to close its
+// connection (Connection: close), as a shutdown does so that keep-alive
+// clients move elsewhere instead of having their connection cut under them;
+// true (the default) lets net/http keep connections open.
+func (s *Server) SetKeepAlive(keep bool) { s.closeConns.Store(!keep) }
 
 // handleError writes echo's JSON error for HTTP errors and a bare 500 for
 // anything else, so no internal detail or stack trace reaches a client.
@@ -120,10 +103,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 	if he := (*echo.HTTPError)(nil); !errors.As(err, &he) || he.Code >= http.StatusInternalServerError {
 		s.log.LogAttrs(c.Request().Context(), slog.LevelError, "request failed",
-			slog.String("request_id", requestID(c)),
-			slog.String("method", bounded(c.Request().Method, maxLoggedMethod)),
-			slog.String("path", bounded(c.Request().URL.Path, maxLoggedPath)),
-			slog.String("error", err.Error()))
+			append(requestAttrs(c), slog.String("error", err.Error()))...)
 	}
 	s.echo.DefaultHTTPErrorHandler(err, c)
 }
