@@ -85,6 +85,9 @@ func TestSIGTERMReconnectingClientsLoseNothing(t *testing.T) {
 		for _, l := range lost {
 			t.Errorf("run %d: lost: %s", run+1, l)
 		}
+		if len(lost) > 0 {
+			t.Logf("stdout: %s", p.stdout)
+		}
 		if code != 0 {
 			t.Errorf("run %d: exit code %d, stderr: %s", run+1, code, p.stderr)
 		}

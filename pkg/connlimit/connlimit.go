@@ -154,6 +154,7 @@ func Served(ctx context.Context) {
 type Stats struct {
 	Open    int    // connections open now
 	Waiting int    // open and waiting for a request: new or idle
+	Queued  int    // in the kernel's accept queue, not accepted yet (0 off Linux)
 	Refused uint64 // closed on arrival because every open one was busy
 	Evicted uint64 // waiting connections closed so that a new one could be served
 	// Rejected is connections closed after bytes of a request arrived but
@@ -179,5 +180,6 @@ func (l *Listener) Stats() Stats {
 			s.Waiting++
 		}
 	}
+	s.Queued = queued(l.Listener)
 	return s
 }

@@ -88,11 +88,16 @@ func Serve(ctx context.Context, srv *http.Server, ln *connlimit.Listener, o Opti
 	// that still come straight to this port (docker run, no load balancer)
 	// reconnect after every Connection: close response, and closing the
 	// listener resets the connections waiting in its accept queue. So keep
-	// connections open again until no new one has arrived for a moment,
-	// close the listener, and only then ask clients to close theirs: their
-	// next connection is refused, which they can retry elsewhere.
+	// connections open again until none waits in the queue and no new one
+	// has arrived for a moment (a CPU-starved accept loop can leave some
+	// queued past that moment), close the listener, and only then ask
+	// clients to close theirs: their next connection is refused, which they
+	// can retry elsewhere.
 	o.SetKeepAlive(true)
-	waitUntil(func() bool { return time.Since(ln.Stats().LastAccept) >= quiet })
+	waitUntil(func() bool {
+		s := ln.Stats()
+		return s.Queued == 0 && time.Since(s.LastAccept) >= quiet
+	})
 	ln.Close()
 	<-serveErr // Serve has returned, so Shutdown has no listener left to close
 	o.SetKeepAlive(false)
