@@ -4,9 +4,9 @@
 // /metrics scrape against one /hello, time from start to the first 200, and
 // idle memory.
 //
-//	go run ./cmd/hellobench                      # 9 rounds, about 3 minutes
-//	go run ./cmd/hellobench -svg docs/images     # also draw the charts in docs/performance.md
-//	go run ./cmd/hellobench -target 127.0.0.1:8080 # only load a server you started (to profile it)
+//	go run ./pkg/internal/cmd/hellobench                        # 9 rounds, about 3 minutes
+//	go run ./pkg/internal/cmd/hellobench -svg docs/images       # also draw the charts in docs/performance.md
+//	go run ./pkg/internal/cmd/hellobench -target 127.0.0.1:8080 # only load a server you started (to profile it)
 //
 // The three servers take turns over several rounds and every figure is the
 // median of the per-round ratios, because a shared 2-core machine swings by
@@ -80,8 +80,8 @@ func run(args []string, out io.Writer) error {
 	}
 	defer os.RemoveAll(dir)
 	hello := &server{name: "hello", pkg: "github.com/kobuilt/hello/cmd/hello", env: []string{"DRAIN_DELAY=0s"}, metrics: true}
-	echo := &server{name: "echo", pkg: "github.com/kobuilt/hello/cmd/hellobench/bareecho"}
-	bare := &server{name: "bare", pkg: "github.com/kobuilt/hello/cmd/hellobench/bare"}
+	echo := &server{name: "echo", pkg: "github.com/kobuilt/hello/pkg/internal/cmd/hellobench/bareecho"}
+	bare := &server{name: "bare", pkg: "github.com/kobuilt/hello/pkg/internal/cmd/hellobench/bare"}
 	servers := []*server{hello, echo, bare}
 	for _, srv := range servers {
 		if err := srv.build(dir); err != nil {

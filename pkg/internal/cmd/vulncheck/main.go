@@ -5,7 +5,7 @@
 // has a fix, and on any other finding unless .govulncheck.yaml reviews it;
 // a review that matches nothing fails too.
 //
-// .ci/run calls it; on a laptop: go run ./pkg/internal/vulncheck
+// .ci/run calls it; on a laptop: go run ./pkg/internal/cmd/vulncheck
 // (users who are online run govulncheck itself; see docs/testing.md).
 package main
 
