@@ -1,0 +1,134 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+type server struct {
+	name, pkg, bin string
+	env            []string
+	size           int64
+	metrics        bool // serves /metrics, on METRICS_ADDR when it listens there
+}
+
+// build compiles the server as the image builds it, so the numbers are the
+// shipped binary's.
+func (s *server) build(dir string) error {
+	s.bin = filepath.Join(dir, s.name)
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", s.bin, s.pkg)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("build %s: %w\n%s", s.pkg, err, b)
+	}
+	fi, err := os.Stat(s.bin)
+	if err != nil {
+		return err
+	}
+	s.size = fi.Size()
+	return nil
+}
+
+type process struct {
+	cmd               *exec.Cmd
+	addr, metricsAddr string
+}
+
+func (s *server) start() (*process, time.Time, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	env := append(append(os.Environ(), s.env...), "PORT="+port)
+	metricsAddr := ""
+	if s.metrics {
+		mport, err := freePort()
+		if err != nil {
+			return nil, time.Time{}, err
+		}
+		metricsAddr = "127.0.0.1:" + mport
+		env = append(env, "METRICS_ADDR="+metricsAddr)
+	}
+	cmd := exec.Command(s.bin)
+	cmd.Env = env
+	// Logs go where a container runtime would take them, not to a terminal.
+	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	defer devnull.Close()
+	cmd.Stdout, cmd.Stderr = devnull, devnull
+	t0 := time.Now()
+	if err := cmd.Start(); err != nil {
+		return nil, time.Time{}, err
+	}
+	return &process{cmd: cmd, addr: "127.0.0.1:" + port, metricsAddr: metricsAddr}, t0, nil
+}
+
+// stop ends a server between rounds. Its exit status is not a result: a
+// server that fails to stop is killed, and the next round starts anew.
+func (p *process) stop() {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = p.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-done
+	}
+}
+
+func (p *process) waitListening(t0 time.Time) error {
+	for {
+		if c, err := net.Dial("tcp", p.addr); err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Since(t0) > 10*time.Second {
+			return errors.New("not listening after 10s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// startOnce times one start to the first 200 on /hello, then reads the
+// resident memory after a second of idling.
+func (s *server) startOnce() (time.Duration, int, error) {
+	p, t0, err := s.start()
+	if err != nil {
+		return 0, 0, err
+	}
+	defer p.stop()
+	for time.Since(t0) < 10*time.Second {
+		if c, err := net.Dial("tcp", p.addr); err == nil {
+			ok := oneRequest(bufio.NewReader(c), c) == nil
+			c.Close()
+			if ok {
+				d := time.Since(t0)
+				time.Sleep(time.Second)
+				kb, err := rssKB(p.cmd.Process.Pid)
+				return d, kb, err
+			}
+		}
+		time.Sleep(200 * time.Microsecond)
+	}
+	return 0, 0, errors.New("no 200 within 10s")
+}
+
+func freePort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	_, port, err := net.SplitHostPort(ln.Addr().String())
+	return port, err
+}
