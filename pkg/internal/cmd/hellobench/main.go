@@ -68,12 +68,19 @@ func run(args []string, out io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	hello := &server{name: "hello", pkg: "github.com/kobuilt/hello/cmd/hello", env: []string{"DRAIN_DELAY=0s"}, metrics: true}
-	echo := &server{name: "echo", pkg: "github.com/kobuilt/hello/pkg/internal/cmd/hellobench/bareecho"}
-	bare := &server{name: "bare", pkg: "github.com/kobuilt/hello/pkg/internal/cmd/hellobench/bare"}
+	// The servers are named relative to the module root, never by import
+	// path, so that a copy of this repository under another module path
+	// (gonew) measures itself unchanged.
+	root, err := moduleRoot()
+	if err != nil {
+		return err
+	}
+	hello := &server{name: "hello", pkg: "./cmd/hello", env: []string{"DRAIN_DELAY=0s"}, metrics: true}
+	echo := &server{name: "echo", pkg: "./pkg/internal/cmd/hellobench/bareecho"}
+	bare := &server{name: "bare", pkg: "./pkg/internal/cmd/hellobench/bare"}
 	servers := []*server{hello, echo, bare}
 	for _, srv := range servers {
-		if err := srv.build(dir); err != nil {
+		if err := srv.build(root, dir); err != nil {
 			return err
 		}
 	}
@@ -150,7 +157,7 @@ func run(args []string, out io.Writer) error {
 	fmt.Fprintf(out, "idle RSS after start and one request, largest of %d starts: hello %.1f MB, echo %.1f MB, bare %.1f MB\n",
 		s.starts, float64(rss[hello])/1024, float64(rss[echo])/1024, float64(rss[bare])/1024)
 
-	mods, err := moduleSizes(dir, servers)
+	mods, err := moduleSizes(root, dir, servers)
 	if err != nil {
 		return fmt.Errorf("binary bytes by module: %w", err)
 	}

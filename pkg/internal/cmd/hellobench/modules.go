@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"fmt"
 	"io"
 	"os"
@@ -15,13 +16,13 @@ import (
 )
 
 // Group names for the standard library, split where the bytes go, and for
-// what the symbol table cannot attribute.
+// what the symbol table cannot attribute. Every other group is a module's
+// path; the main module's, hello's own code, is found at run time.
 const (
 	groupRuntime = "std: runtime"
 	groupNet     = "std: net, net/http"
 	groupCrypto  = "std: crypto, TLS, x509"
 	groupStd     = "std: everything else"
-	groupHello   = "github.com/kobuilt/hello"
 	groupSmall   = "modules under 20 KB each"
 	groupOther   = "unattributed: pclntab, type data, headers"
 )
@@ -36,7 +37,7 @@ type moduleSize struct {
 // module (or standard-library area) of each symbol. go tool nm needs the
 // symbol table, so each server is built again without -s -w; stripping only
 // drops the symbol table and DWARF, so code and data sizes are the same.
-func moduleSizes(dir string, servers []*server) ([]moduleSize, error) {
+func moduleSizes(root, dir string, servers []*server) ([]moduleSize, error) {
 	totals := map[string]map[*server]int64{}
 	add := func(g string, s *server, n int64) {
 		if totals[g] == nil {
@@ -44,13 +45,16 @@ func moduleSizes(dir string, servers []*server) ([]moduleSize, error) {
 		}
 		totals[g][s] += n
 	}
+	mainModule := ""
 	for _, s := range servers {
-		pkgs, err := packageGroups(s.pkg)
+		pkgs, mod, err := packageGroups(root, s.pkg)
 		if err != nil {
 			return nil, err
 		}
+		mainModule = cmp.Or(mainModule, mod)
 		bin := filepath.Join(dir, s.name+".sym")
 		cmd := exec.Command("go", "build", "-trimpath", "-o", bin, s.pkg)
+		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if b, err := cmd.CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("build %s: %w\n%s", s.pkg, err, b)
@@ -68,14 +72,17 @@ func moduleSizes(dir string, servers []*server) ([]moduleSize, error) {
 		}
 		add(groupOther, s, s.size-attributed)
 	}
-	return foldAndSort(totals), nil
+	return foldAndSort(totals, mainModule), nil
 }
 
 // foldAndSort turns the bytes per group and server into the table's rows:
-// the standard library first, then modules by size, then hello's own code
-// and what nm could not attribute.
-func foldAndSort(totals map[string]map[*server]int64) []moduleSize {
+// the standard library first, then modules by size, then the main module
+// (hello's own code) and what nm could not attribute.
+func foldAndSort(totals map[string]map[*server]int64, mainModule string) []moduleSize {
 	rank := func(g string) int {
+		if g == mainModule {
+			return 6
+		}
 		switch g {
 		case groupRuntime:
 			return 0
@@ -87,8 +94,6 @@ func foldAndSort(totals map[string]map[*server]int64) []moduleSize {
 			return 3
 		case groupSmall:
 			return 5
-		case groupHello:
-			return 6
 		case groupOther:
 			return 7
 		}
@@ -132,37 +137,47 @@ func foldAndSort(totals map[string]map[*server]int64) []moduleSize {
 	return out
 }
 
-// packageGroups maps every package linked into pkg to its group: the
-// module path, or an area of the standard library.
-func packageGroups(pkg string) (map[string]string, error) {
-	b, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}} {{.Standard}} {{with .Module}}{{.Path}}{{end}}", pkg).Output()
+// listFormat is what go list -deps prints per package: its import path,
+// whether it is in the standard library and, outside it, its module's
+// path and whether that is the main module.
+const listFormat = "{{.ImportPath}} {{.Standard}}{{with .Module}} {{.Path}} {{.Main}}{{end}}"
+
+// packageGroups maps every package linked into pkg, a path relative to the
+// module root, to its group: the module path, or an area of the standard
+// library. mainModule is the main module's path.
+func packageGroups(root, pkg string) (groups map[string]string, mainModule string, err error) {
+	cmd := exec.Command("go", "list", "-deps", "-f", listFormat, pkg)
+	cmd.Dir = root
+	b, err := cmd.Output()
 	if err != nil {
-		return nil, fmt.Errorf("go list -deps %s: %w", pkg, err)
+		return nil, "", fmt.Errorf("go list -deps %s: %w", pkg, err)
 	}
-	groups, err := parsePackageGroups(b)
+	groups, mainModule, err = parsePackageGroups(bytes.NewReader(b))
 	if err != nil {
-		return nil, fmt.Errorf("go list -deps %s: %w", pkg, err)
+		return nil, "", fmt.Errorf("go list -deps %s: %w", pkg, err)
 	}
-	return groups, nil
+	return groups, mainModule, nil
 }
 
-// parsePackageGroups reads go list -deps lines of import path, whether the
-// package is in the standard library, and its module's path (none for the
-// standard library).
-func parsePackageGroups(b []byte) (map[string]string, error) {
-	groups := map[string]string{}
-	for line := range strings.SplitSeq(strings.TrimSpace(string(b)), "\n") {
-		f := strings.Fields(line)
+// parsePackageGroups reads go list -deps -f listFormat output.
+func parsePackageGroups(r io.Reader) (groups map[string]string, mainModule string, err error) {
+	groups = map[string]string{}
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
 		switch {
 		case len(f) == 2 && f[1] == "true":
 			groups[f[0]] = stdGroup(f[0])
-		case len(f) == 3 && f[1] == "false":
+		case len(f) == 4 && f[1] == "false":
 			groups[f[0]] = f[2]
+			if f[3] == "true" {
+				mainModule = f[2]
+			}
 		default:
-			return nil, fmt.Errorf("%q: want import path, standard and, outside the standard library, module path", line)
+			return nil, "", fmt.Errorf("%q: want import path, standard and, outside the standard library, module path and main", sc.Text())
 		}
 	}
-	return groups, nil
+	return groups, mainModule, sc.Err()
 }
 
 func stdGroup(p string) string {

@@ -8,22 +8,39 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 )
 
 type server struct {
-	name, pkg, bin string
-	env            []string
-	size           int64
-	metrics        bool // serves /metrics, on METRICS_ADDR when it listens there
+	name, bin string
+	pkg       string // relative to the module root: ./cmd/hello
+	env       []string
+	size      int64
+	metrics   bool // serves /metrics, on METRICS_ADDR when it listens there
 }
 
-// build compiles the server as the image builds it, so the numbers are the
-// shipped binary's.
-func (s *server) build(dir string) error {
+// moduleRoot is the directory of the go.mod above the working directory,
+// which the servers' package paths are relative to.
+func moduleRoot() (string, error) {
+	b, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	gomod := strings.TrimSpace(string(b))
+	if gomod == "" || gomod == os.DevNull {
+		return "", errors.New("run it inside the module: no go.mod above the working directory")
+	}
+	return filepath.Dir(gomod), nil
+}
+
+// build compiles the server in the module at root into dir as the image
+// builds it, so the numbers are the shipped binary's.
+func (s *server) build(root, dir string) error {
 	s.bin = filepath.Join(dir, s.name)
 	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", s.bin, s.pkg)
+	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("build %s: %w\n%s", s.pkg, err, b)
