@@ -68,16 +68,11 @@ func run(args []string, out io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	// The servers are named relative to the module root, never by import
-	// path, so that a copy of this repository under another module path
-	// (gonew) measures itself unchanged.
 	root, err := moduleRoot()
 	if err != nil {
 		return err
 	}
-	hello := &server{name: "hello", pkg: "./cmd/hello", env: []string{"DRAIN_DELAY=0s"}, metrics: true}
-	echo := &server{name: "echo", pkg: "./pkg/internal/cmd/hellobench/bareecho"}
-	bare := &server{name: "bare", pkg: "./pkg/internal/cmd/hellobench/bare"}
+	hello, echo, bare := newServers()
 	servers := []*server{hello, echo, bare}
 	for _, srv := range servers {
 		if err := srv.build(root, dir); err != nil {

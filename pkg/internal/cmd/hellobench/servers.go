@@ -21,6 +21,15 @@ type server struct {
 	metrics   bool // serves /metrics, on METRICS_ADDR when it listens there
 }
 
+// newServers are the three servers hellobench compares. They are named
+// relative to the module root, never by import path, so that a copy of this
+// repository under another module path (gonew) measures itself unchanged.
+func newServers() (hello, echo, bare *server) {
+	return &server{name: "hello", pkg: "./cmd/hello", env: []string{"DRAIN_DELAY=0s"}, metrics: true},
+		&server{name: "echo", pkg: "./pkg/internal/cmd/hellobench/bareecho"},
+		&server{name: "bare", pkg: "./pkg/internal/cmd/hellobench/bare"}
+}
+
 // moduleRoot is the directory of the go.mod above the working directory,
 // which the servers' package paths are relative to.
 func moduleRoot() (string, error) {
