@@ -90,7 +90,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			ln.Close()
 			return fmt.Errorf("listen on %s: %w", cfg.MetricsAddr, err)
 		}
-		mconns := connlimit.New(mln, metricsConnections)
+		mconns := connlimit.New(mln, 16) // the scraper and an operator or two
 		metricsServer := newHTTPServer(cfg, srv.MetricsHandler(), mconns, log)
 		go func() {
 			// ErrServerClosed is the Close below; anything else means
@@ -145,10 +145,6 @@ func newHTTPServer(cfg config.Config, h http.Handler, conns *connlimit.Listener,
 		ConnState:   conns.ConnState,
 	}
 }
-
-// metricsConnections caps the metrics port (METRICS_ADDR): the scraper
-// and an operator or two.
-const metricsConnections = 16
 
 // fdReserve is the open files kept apart from the service port's
 // connections: stdio, the listeners, the poller, /proc reads for /metrics,

@@ -13,7 +13,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -77,9 +76,24 @@ func Parse(args []string, getenv func(string) string, usage io.Writer) (Config, 
 	c := Default()
 	fs := flag.NewFlagSet("hello", flag.ContinueOnError)
 	fs.Var(set(&c.Addr, hostPort), "addr", "listen address host:port; PORT sets the port alone")
-	fs.Var(set(&c.MetricsAddr, optional(hostPort)), "metrics-addr", "listen address host:port of /metrics and /version; empty: served on --addr")
-	fs.Var(set(&c.LogLevel, logLevel), "log-level", "log level: debug, info, warn or error")
-	fs.Var(set(&c.LogFormat, oneOf("json", "text")), "log-format", "log format: json (for machines) or text (for humans)")
+	fs.Var(set(&c.MetricsAddr, func(s string) (string, error) {
+		if s == "" {
+			return "", nil // off: served on --addr
+		}
+		return hostPort(s)
+	}), "metrics-addr", "listen address host:port of /metrics and /version; empty: served on --addr")
+	fs.Var(set(&c.LogLevel, func(s string) (l slog.Level, err error) {
+		if l.UnmarshalText([]byte(s)) != nil {
+			err = errors.New("must be debug, info, warn or error")
+		}
+		return l, err
+	}), "log-level", "log level: debug, info, warn or error")
+	fs.Var(set(&c.LogFormat, func(s string) (string, error) {
+		if s != "json" && s != "text" {
+			return "", errors.New("must be one of json, text")
+		}
+		return s, nil
+	}), "log-format", "log format: json (for machines) or text (for humans)")
 	fs.Var(set(&c.DrainDelay, atLeast[time.Duration](0, "")), "drain-delay", "how long to keep serving after readiness turns 503 on shutdown")
 	fs.Var(set(&c.ShutdownTimeout, atLeast[time.Duration](1, "")), "shutdown-timeout", "how long in-flight requests get to finish after draining")
 	// Below these floors the server starts but cannot serve: it resets
@@ -226,31 +240,4 @@ func hostPort(s string) (string, error) {
 		return "", errors.New("port must be a number from 0 to 65535")
 	}
 	return s, nil
-}
-
-// optional also accepts the empty string: the setting is off.
-func optional(parse func(string) (string, error)) func(string) (string, error) {
-	return func(s string) (string, error) {
-		if s == "" {
-			return "", nil
-		}
-		return parse(s)
-	}
-}
-
-func oneOf(choices ...string) func(string) (string, error) {
-	return func(s string) (string, error) {
-		if !slices.Contains(choices, s) {
-			return "", fmt.Errorf("must be one of %s", strings.Join(choices, ", "))
-		}
-		return s, nil
-	}
-}
-
-func logLevel(s string) (slog.Level, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(s)); err != nil {
-		return l, errors.New("must be debug, info, warn or error")
-	}
-	return l, nil
 }

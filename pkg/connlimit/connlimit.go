@@ -38,13 +38,9 @@ type Listener struct {
 	net.Listener
 	max int
 
-	mu             sync.Mutex
-	conns          map[net.Conn]*conn
-	lastAccept     time.Time
-	refused        uint64
-	evicted        uint64
-	rejected       uint64
-	withoutRequest uint64
+	mu    sync.Mutex
+	conns map[net.Conn]*conn
+	stats Stats // the counts and LastAccept
 }
 
 type conn struct {
@@ -69,12 +65,12 @@ func (l *Listener) Accept() (net.Conn, error) {
 		}
 		now := time.Now()
 		l.mu.Lock()
-		l.lastAccept = now
+		l.stats.LastAccept = now
 		victim, room := l.makeRoom()
 		if room {
 			l.conns[c] = &conn{state: http.StateNew, since: now}
 		} else {
-			l.refused++
+			l.stats.Refused++
 		}
 		l.mu.Unlock()
 		if victim != nil {
@@ -103,7 +99,7 @@ func (l *Listener) makeRoom() (victim net.Conn, ok bool) {
 		return nil, false
 	}
 	delete(l.conns, victim)
-	l.evicted++
+	l.stats.Evicted++
 	return victim, true
 }
 
@@ -122,9 +118,9 @@ func (l *Listener) ConnState(c net.Conn, s http.ConnState) {
 	case http.StateClosed:
 		switch {
 		case tc.state == http.StateNew:
-			l.withoutRequest++
+			l.stats.WithoutRequest++
 		case tc.state == http.StateActive && !tc.served.Load():
-			l.rejected++
+			l.stats.Rejected++
 		}
 		delete(l.conns, c)
 	case http.StateHijacked:
@@ -171,10 +167,8 @@ type Stats struct {
 func (l *Listener) Stats() Stats {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	s := Stats{
-		Open: len(l.conns), Refused: l.refused, Evicted: l.evicted,
-		Rejected: l.rejected, WithoutRequest: l.withoutRequest, LastAccept: l.lastAccept,
-	}
+	s := l.stats
+	s.Open = len(l.conns)
 	for _, tc := range l.conns {
 		if tc.state != http.StateActive {
 			s.Waiting++

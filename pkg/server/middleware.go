@@ -2,31 +2,20 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"runtime"
 	"strconv"
-	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
-	"github.com/kobuilt/hello/pkg/connlimit"
 	"github.com/labstack/echo/v4"
-)
 
-// Request IDs are a random per-process prefix and a counter: unique across
-// replicas without a random read per request.
-var (
-	idPrefix  = strconv.FormatUint(rand.Uint64()|1<<63, 16)
-	idCounter atomic.Uint64
+	"github.com/kobuilt/hello/pkg/connlimit"
 )
-
-func newRequestID() string {
-	return idPrefix + "-" + strconv.FormatUint(idCounter.Add(1), 16)
-}
 
 // validRequestID accepts an incoming X-Request-ID only if it is short and
 // printable, so it cannot forge log lines or bloat them.
@@ -54,8 +43,8 @@ var securityHeaders = map[string]string{
 
 // edge runs for every request, matched or not: it sets the request ID and
 // the security headers, asks for the connection to close during a
-// shutdown, rejects bodies declared larger than the limit, then writes the
-// access log line and the metrics. It hands errors to the error handler
+// shutdown, limits the body, then writes the access log line and the
+// metrics. It hands errors to the error handler
 // itself so that it logs the status the client gets.
 func (s *Server) edge(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
@@ -64,7 +53,7 @@ func (s *Server) edge(next echo.HandlerFunc) echo.HandlerFunc {
 		connlimit.Served(req.Context())
 		id := req.Header.Get(echo.HeaderXRequestID)
 		if !validRequestID(id) {
-			id = newRequestID()
+			id = rand.Text() // 26 random characters: unique, and says nothing of the request count
 		}
 		h := res.Header()
 		h.Set(echo.HeaderXRequestID, id)
@@ -75,10 +64,15 @@ func (s *Server) edge(next echo.HandlerFunc) echo.HandlerFunc {
 			h.Set("Connection", "close")
 		}
 
+		// A body declared too large is refused at once; one that turns out
+		// too large fails to read with *http.MaxBytesError, which
+		// handleError answers with 413. The net/http writer, so that it
+		// closes the connection rather than read the rest of the body.
 		var err error
 		if req.ContentLength > s.bodyLimit {
 			err = echo.ErrStatusRequestEntityTooLarge
 		} else {
+			req.Body = http.MaxBytesReader(res.Writer, req.Body, s.bodyLimit)
 			err = next(c)
 		}
 		if err != nil {
@@ -166,21 +160,6 @@ func (s *Server) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
 			err = fmt.Errorf("panic: %w", perr)
 		}()
 		return next(c)
-	}
-}
-
-// bodyLimit makes reading more than limit bytes of a body fail with
-// *http.MaxBytesError, which handleError answers with 413; a body declared
-// larger than that never gets this far (edge).
-func bodyLimit(limit int64) echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			req := c.Request()
-			// The net/http writer, so that it closes the connection rather
-			// than read the rest of the body.
-			req.Body = http.MaxBytesReader(c.Response().Writer, req.Body, limit)
-			return next(c)
-		}
 	}
 }
 

@@ -16,7 +16,7 @@ func (s *Server) routes() {
 		e.Logger.SetOutput(io.Discard) // everything is logged through slog
 		e.HTTPErrorHandler = s.handleError
 		// Outermost first. s.edge sees every request, 404 and 405 included.
-		e.Use(s.edge, s.recoverPanics, bodyLimit(s.bodyLimit), requestTimeout(s.requestTimeout))
+		e.Use(s.edge, s.recoverPanics, requestTimeout(s.requestTimeout))
 	}
 
 	s.echo.Match(getOrHead, "/hello", handleHello)
