@@ -6,8 +6,10 @@ package graceful
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"time"
@@ -99,7 +101,10 @@ func Serve(ctx context.Context, srv *http.Server, ln *connlimit.Listener, o Opti
 		return s.Queued == 0 && time.Since(s.LastAccept) >= quiet
 	})
 	ln.Close()
-	<-serveErr // Serve has returned, so Shutdown has no listener left to close
+	// Once Serve has returned, Shutdown has no listener left to close.
+	if err := <-serveErr; !errors.Is(err, net.ErrClosed) {
+		log.Error("shutdown: serving had stopped", slog.String("error", err.Error()))
+	}
 	o.SetKeepAlive(false)
 	// net/http drops a request it reads once Shutdown has begun, and
 	// Shutdown closes idle connections at once: let every accepted

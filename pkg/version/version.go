@@ -11,11 +11,8 @@ import (
 	"runtime/debug"
 )
 
-// Stamped at link time, for example:
-//
-//	-X github.com/kobuilt/hello/pkg/version.Version=v1.2.3
-//	-X github.com/kobuilt/hello/pkg/version.Commit=<full sha>
-//	-X github.com/kobuilt/hello/pkg/version.Date=<RFC 3339 commit date>
+// Stamped at link time with -X, as .ko.yaml does: the tag, the full commit
+// hash and its RFC 3339 date.
 var (
 	Version string
 	Commit  string
