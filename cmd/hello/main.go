@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/KimMachineGun/automemlimit/memlimit"
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/kobuilt/hello/pkg/config"
@@ -81,7 +82,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
-	conns := connlimit.New(ln, maxConnections(cfg.MaxConnections, log))
+	// GOMEMLIMIT, unless set, is 90% of the container's memory limit
+	// (cgroup v1 or v2): the GC works harder before the kernel would kill,
+	// and the rest is left for what the Go runtime does not count.
+	memLimit, err := memlimit.Set(memlimit.WithLogger(log))
+	if err != nil {
+		log.Warn("GOMEMLIMIT not set from the memory limit", slog.String("error", err.Error()))
+	}
+	conns := connlimit.New(ln, maxConnections(cfg, memLimit, log))
 	httpServer := newHTTPServer(cfg, srv, conns, log)
 
 	if cfg.MetricsAddr != "" {
@@ -139,6 +147,10 @@ func newHTTPServer(cfg config.Config, h http.Handler, conns *connlimit.Listener,
 		// 4096.
 		MaxHeaderBytes: cfg.MaxHeaderBytes - 4096,
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// OPTIONS * reaches the handler too (404), with the security
+		// headers and an access log line, instead of an answer from
+		// net/http that nothing records.
+		DisableGeneralOptionsHandler: true,
 		// The connection cap follows which connections are busy, and
 		// counts what net/http rejects before routing, which no handler sees.
 		ConnContext: conns.ConnContext,
@@ -152,16 +164,32 @@ func newHTTPServer(cfg config.Config, h http.Handler, conns *connlimit.Listener,
 // the cap before the longest-idle one is closed.
 const fdReserve = 32
 
-// maxConnections lowers the cap to what the open-file limit allows, so
-// that Accept never fails for want of a descriptor (a container run with
-// --ulimit nofile=128 would otherwise stop answering, probes included).
-func maxConnections(limit int, log *slog.Logger) int {
-	files := openFileLimit()
-	if files == 0 || uint64(limit)+fdReserve <= files {
-		return limit
+// The memory budget (docs/operations.md, "Memory"): the process without
+// connections (the runtime, the log queue, the metrics port's connections)
+// plus, for each connection, the most it holds with an unfinished header
+// block of MAX_HEADER_BYTES pending, measured at 23, 40 and 63 KiB for 8,
+// 16 and 30 KB: net/http's buffers and goroutine, and the header line's
+// buffer, which grows by doubling.
+const baseBytes = 16 << 20
+
+func connectionBytes(maxHeaderBytes int) int64 { return 16<<10 + 2*int64(maxHeaderBytes) }
+
+// maxConnections lowers the cap to what the open-file limit and the memory
+// limit allow: Accept must never fail for want of a descriptor (a
+// container run with --ulimit nofile=128 would stop answering, probes
+// included), and connections flooding with unfinished headers must not
+// take the process past its memory limit.
+func maxConnections(cfg config.Config, memLimit int64, log *slog.Logger) int {
+	limit := cfg.MaxConnections
+	if files := openFileLimit(); files > 0 && uint64(limit)+fdReserve > files {
+		limit = max(1, int(files)-fdReserve)
+		log.Warn("max connections lowered to fit the open-file limit",
+			slog.Int("max_connections", limit), slog.Uint64("open_file_limit", files))
 	}
-	limit = max(1, int(files)-fdReserve)
-	log.Warn("max connections lowered to fit the open-file limit",
-		slog.Int("max_connections", limit), slog.Uint64("open_file_limit", files))
+	if fit := (memLimit - baseBytes) / connectionBytes(cfg.MaxHeaderBytes); int64(limit) > fit {
+		limit = max(1, int(fit))
+		log.Warn("max connections lowered to fit the memory limit", slog.Int("max_connections", limit),
+			slog.Int64("memory_limit", memLimit), slog.Int("max_header_bytes", cfg.MaxHeaderBytes))
+	}
 	return limit
 }

@@ -59,7 +59,10 @@ func Default() Config {
 		// closing (a 502); docs/operations.md.
 		IdleTimeout:    620 * time.Second,
 		RequestTimeout: 10 * time.Second,
-		MaxHeaderBytes: 32 << 10,
+		// nginx reads headers in 8 KiB buffers; a hello needs far less, and
+		// each byte allowed costs memory on every connection that floods
+		// (cmd/hello's memory budget).
+		MaxHeaderBytes: 8 << 10,
 		BodyLimit:      1 << 20,
 		MaxConnections: 1024,
 	}

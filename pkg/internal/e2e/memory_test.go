@@ -1,0 +1,254 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kobuilt/hello/pkg/config"
+	"github.com/kobuilt/hello/pkg/internal/testenv"
+)
+
+// TestHeaderFloodStaysUnderThePodMemoryLimit: a header flood (connections
+// that send a request line and a long header and never finish the block)
+// cannot make the service go over its Pod's memory limit, on the service
+// port or the metrics port. The image's binary runs in a real memory cgroup
+// with the limit and the environment config/deployment.yaml gives it; 3,000
+// connections each hold an unfinished header block of the largest size
+// served, then of 30 KB; afterwards no OOM kill has happened and /healthz
+// and /hello answer at once. Past the connection cap each new connection
+// evicts an idle one, so the floods churn too.
+func TestHeaderFloodStaysUnderThePodMemoryLimit(t *testing.T) {
+	testenv.Need(t, os.Geteuid() == 0, "root (to create a memory cgroup)", "run the tests as root")
+	pod := deploymentPod(t, loadConfig(t, repoRoot(t))["Deployment"])
+	cg := newMemoryCgroup(t, pod.memoryLimit)
+	img, _ := platformImage(t, remoteIndex(t, helloImage(t).Ref), "linux/"+runtime.GOARCH)
+	bin := filepath.Join(t.TempDir(), "hello")
+	if err := os.WriteFile(bin, flatten(t, img).binary, 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	// The Pod's environment, but for where to listen.
+	service := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	metrics := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	cmd := exec.Command("/bin/sh", "-c", `echo $$ > "$0" && exec "$1" --addr "$2" --metrics-addr "$3"`, cg.procs, bin, service, metrics)
+	cmd.Env = pod.env
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := waitHTTP(ctx, "http://"+service+"/healthz", exited); err != nil {
+		t.Fatalf("%v\n%s", err, logs.String())
+	}
+
+	maxHeader := config.Default().MaxHeaderBytes
+	for _, kv := range pod.env {
+		if v, ok := strings.CutPrefix(kv, "MAX_HEADER_BYTES="); ok {
+			maxHeader, _ = strconv.Atoi(v)
+		}
+	}
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}
+	for _, target := range []struct{ name, addr string }{{"service port", service}, {"metrics port", metrics}} {
+		for _, size := range []int{maxHeader, 30 << 10} {
+			conns := flood(target.addr, 3000, size)
+			// The service answers at once, the flood still connected.
+			for _, path := range []string{"/healthz", "/hello"} {
+				resp, err := client.Get("http://" + service + path)
+				if err != nil {
+					t.Fatalf("after a flood of %d-byte headers on the %s: GET %s: %v (OOM kills: %d)\n%s",
+						size, target.name, path, err, cg.oomKills(), logs.String())
+				}
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					t.Errorf("after a flood of %d-byte headers on the %s: GET %s = %d", size, target.name, path, resp.StatusCode)
+				}
+			}
+			for _, c := range conns {
+				c.Close()
+			}
+			t.Logf("3,000 connections x %d-byte unfinished header blocks on the %s: peak %.1f MiB of the %d MiB limit, %d OOM kills",
+				size, target.name, float64(cg.peak())/(1<<20), pod.memoryLimit>>20, cg.oomKills())
+			cg.resetPeak()
+		}
+	}
+	if n := cg.oomKills(); n != 0 {
+		t.Errorf("%d OOM kills in the Pod's memory cgroup", n)
+	}
+	select {
+	case err := <-exited:
+		exited <- err
+		t.Fatalf("the service exited during the floods: %v\n%s", err, logs.String())
+	default:
+	}
+}
+
+// flood opens n connections to addr, 200 at a time, and on each sends a
+// request line, Host and one header that make the block size bytes long
+// without the blank line that would end it. It returns the connections
+// opened; the server may have closed some of them to make room.
+func flood(addr string, n, size int) []net.Conn {
+	head := "GET /hello HTTP/1.1\r\nHost: hello\r\nX-Flood: "
+	block := head + strings.Repeat("a", max(0, size-len(head)-4)) + "\r\n" // -4: the \r\n\r\n that never comes
+	var mu sync.Mutex
+	var conns []net.Conn
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 200)
+	for range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+			if err != nil {
+				return
+			}
+			_ = c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+			_, _ = io.WriteString(c, block) // the server may have closed it to make room
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return conns
+}
+
+type podSpec struct {
+	memoryLimit int64
+	env         []string // the container's environment, resource references resolved
+}
+
+// deploymentPod reads the memory limit and environment of the hello
+// container from the Deployment in config/.
+func deploymentPod(t *testing.T, d object) podSpec {
+	t.Helper()
+	c := lookup(d, "spec", "template", "spec", "containers", 0)
+	if lookup(c, "name") != "hello" {
+		t.Fatal("the Deployment's first container is not hello")
+	}
+	limit, _ := lookup(c, "resources", "limits", "memory").(string)
+	p := podSpec{memoryLimit: quantity(t, limit)}
+	for _, e := range lookupSlice(c, "env") {
+		name, _ := lookup(e, "name").(string)
+		switch {
+		case lookup(e, "valueFrom") == nil:
+			p.env = append(p.env, fmt.Sprintf("%s=%v", name, lookup(e, "value")))
+		case lookup(e, "valueFrom", "resourceFieldRef", "resource") == "limits.memory":
+			p.env = append(p.env, name+"="+strconv.FormatInt(p.memoryLimit, 10))
+		default:
+			t.Fatalf("config/deployment.yaml: env %s comes from something this test cannot resolve", name)
+		}
+	}
+	return p
+}
+
+// quantity parses a Kubernetes memory quantity with a binary suffix.
+func quantity(t *testing.T, q string) int64 {
+	t.Helper()
+	for i, suffix := range []string{"Ki", "Mi", "Gi"} {
+		if n, ok := strings.CutSuffix(q, suffix); ok {
+			if v, err := strconv.ParseInt(n, 10, 64); err == nil {
+				return v << (10 * (i + 1))
+			}
+		}
+	}
+	t.Fatalf("memory limit %q: want a whole number of Ki, Mi or Gi", q)
+	return 0
+}
+
+// memoryCgroup is a memory cgroup of the test's own, v1 or v2.
+type memoryCgroup struct {
+	dir, procs string
+	v1         bool
+}
+
+func newMemoryCgroup(t *testing.T, limit int64) *memoryCgroup {
+	t.Helper()
+	cg := &memoryCgroup{}
+	name := fmt.Sprintf("hello-e2e-%d", os.Getpid())
+	if _, err := os.Stat("/sys/fs/cgroup/memory/memory.limit_in_bytes"); err == nil {
+		cg.dir, cg.v1 = filepath.Join("/sys/fs/cgroup/memory", name), true
+	} else {
+		cg.dir = filepath.Join("/sys/fs/cgroup", name)
+	}
+	if err := os.Mkdir(cg.dir, 0o755); err != nil {
+		testenv.Need(t, false, "a memory cgroup to create ("+err.Error()+")", "run the tests as root on Linux with the memory controller")
+	}
+	t.Cleanup(func() {
+		// Cleanups run newest first: the process has been killed; its
+		// cgroup empties once the kernel has reaped it.
+		for deadline := time.Now().Add(10 * time.Second); os.Remove(cg.dir) != nil && time.Now().Before(deadline); {
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+	cg.procs = filepath.Join(cg.dir, "cgroup.procs")
+	limitFile := "memory.max"
+	if cg.v1 {
+		limitFile = "memory.limit_in_bytes"
+	}
+	if err := os.WriteFile(filepath.Join(cg.dir, limitFile), []byte(strconv.FormatInt(limit, 10)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if cg.v1 { // no swap to spill to, as in a Pod
+		_ = os.WriteFile(filepath.Join(cg.dir, "memory.memsw.limit_in_bytes"), []byte(strconv.FormatInt(limit, 10)), 0o644)
+	}
+	return cg
+}
+
+// oomKills is the number of processes the kernel has killed in the cgroup
+// for want of memory.
+func (cg *memoryCgroup) oomKills() int {
+	file := "memory.events"
+	if cg.v1 {
+		file = "memory.oom_control"
+	}
+	b, _ := os.ReadFile(filepath.Join(cg.dir, file))
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "oom_kill "); ok {
+			n, _ := strconv.Atoi(v)
+			return n
+		}
+	}
+	return 0
+}
+
+// peak is the most memory the cgroup has used since it was made or reset.
+func (cg *memoryCgroup) peak() int64 {
+	file := "memory.peak"
+	if cg.v1 {
+		file = "memory.max_usage_in_bytes"
+	}
+	b, _ := os.ReadFile(filepath.Join(cg.dir, file))
+	n, _ := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	return n
+}
+
+func (cg *memoryCgroup) resetPeak() {
+	file := "memory.peak" // writable since Linux 6.12
+	if cg.v1 {
+		file = "memory.max_usage_in_bytes"
+	}
+	_ = os.WriteFile(filepath.Join(cg.dir, file), []byte("0"), 0o644)
+}
