@@ -32,19 +32,33 @@ func TestAccessLogBoundsFieldLengths(t *testing.T) {
 	}
 }
 
-func TestBoundedCutsAtARuneBoundary(t *testing.T) {
+// The logged path is the one routing used, as it came on the wire:
+// /hel%6co was not routed as /hello, and a long run of bytes that are not
+// UTF-8 keeps its start and its length.
+func TestAccessLogPathIsTheRoutedPath(t *testing.T) {
+	s, logs := newTestServer(t)
+	invalid := "/" + strings.Repeat("%80", 1100) + "/etc/passwd"
 	for _, tt := range []struct {
-		in   string
-		n    int
-		want string
+		target, want string
+		status       int
 	}{
-		{"GET", 32, "GET"},
-		{"abcdef", 4, "abcd…(6 bytes)"},
-		{"aé", 2, "a…(3 bytes)"}, // é is 2 bytes: never half of it
-		{"ééé", 4, "éé…(6 bytes)"},
+		{"/hel%6co", "/hel%6co", 404},
+		{"/hello%2f", "/hello%2f", 404},
+		{"/hello", "/hello", 200},
+		{invalid, invalid[:maxLoggedPath] + "…(3312 bytes)", 404},
 	} {
-		if got := bounded(tt.in, tt.n); got != tt.want {
-			t.Errorf("bounded(%q, %d) = %q, want %q", tt.in, tt.n, got, tt.want)
+		logs.Reset()
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, httptest.NewRequest("GET", tt.target, nil))
+		var line struct {
+			Path   string
+			Status int
+		}
+		if err := json.Unmarshal(logs.Bytes(), &line); err != nil {
+			t.Fatalf("%.40s: %v", tt.target, err)
+		}
+		if line.Path != tt.want || line.Status != tt.status || rec.Code != tt.status {
+			t.Errorf("GET %.40s: logged %.60q with %d (answered %d), want %.60q with %d", tt.target, line.Path, line.Status, rec.Code, tt.want, tt.status)
 		}
 	}
 }

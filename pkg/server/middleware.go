@@ -9,26 +9,30 @@ import (
 	"net/http"
 	"runtime"
 	"strconv"
+	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/kobuilt/hello/pkg/connlimit"
 )
 
-// validRequestID accepts an incoming X-Request-ID only if it is short and
-// printable, so it cannot forge log lines or bloat them.
-func validRequestID(id string) bool {
-	if id == "" || len(id) > 128 {
-		return false
+// clientRequestID is the X-Request-ID a client sent, if it is an ID at
+// all: 1 to 64 letters, digits and ._:- (UUIDs, trace IDs, proxies' IDs).
+// It is logged, as client_request_id, to correlate with the caller's logs;
+// it never stands in for the request's own ID, which the service makes,
+// so a client can neither forge nor reuse one in the logs.
+func clientRequestID(r *http.Request) string {
+	id := r.Header.Get(echo.HeaderXRequestID)
+	if len(id) > 64 {
+		return ""
 	}
-	for i := 0; i < len(id); i++ {
-		if id[i] < 0x21 || id[i] > 0x7e {
-			return false
+	for _, c := range id {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.ContainsRune("._:-", c)) {
+			return ""
 		}
 	}
-	return true
+	return id
 }
 
 // Security headers for an API that serves no HTML. HSTS is left to the
@@ -42,25 +46,28 @@ var securityHeaders = map[string]string{
 }
 
 // edge runs for every request, matched or not: it sets the request ID and
-// the security headers, asks for the connection to close during a
-// shutdown, limits the body, then writes the access log line and the
-// metrics. It hands errors to the error handler
-// itself so that it logs the status the client gets.
+// the security headers, says when the connection must close, limits the
+// body, then writes the access log line and the metrics. It hands errors
+// to the error handler itself so that it logs the status the client gets.
 func (s *Server) edge(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
 		req, res := c.Request(), c.Response()
 		connlimit.Served(req.Context())
-		id := req.Header.Get(echo.HeaderXRequestID)
-		if !validRequestID(id) {
-			id = rand.Text() // 26 random characters: unique, and says nothing of the request count
-		}
 		h := res.Header()
-		h.Set(echo.HeaderXRequestID, id)
+		// 26 random characters: unique, and says nothing of the request count.
+		h.Set(echo.HeaderXRequestID, rand.Text())
 		for k, v := range securityHeaders {
 			h.Set(k, v)
 		}
-		if s.closeConns.Load() {
+		// Close the connection during a shutdown (SetKeepAlive), after a
+		// request with a body, which no route reads, and after an HTTP/1.0
+		// request, whose Transfer-Encoding net/http ignores: kept open,
+		// either would have the bytes after the framing net/http used read
+		// as a request of its own, which a proxy in front that frames the
+		// request otherwise (Content-Length and Transfer-Encoding both set,
+		// RFC 9112 section 6.1) never saw: request smuggling.
+		if s.closeConns.Load() || req.ContentLength != 0 || len(req.TransferEncoding) > 0 || !req.ProtoAtLeast(1, 1) {
 			h.Set("Connection", "close")
 		}
 
@@ -114,26 +121,29 @@ const (
 	maxLoggedPath   = 1024
 )
 
-// requestAttrs are the attributes every log line about a request starts with.
+// requestAttrs are the attributes every log line about a request starts
+// with. The path is the one routing used, as it came on the wire
+// (/hel%6co is not /hello), so it is also plain ASCII.
 func requestAttrs(c echo.Context) []slog.Attr {
-	return []slog.Attr{
+	req := c.Request()
+	attrs := []slog.Attr{
 		slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
-		slog.String("method", bounded(c.Request().Method, maxLoggedMethod)),
-		slog.String("path", bounded(c.Request().URL.Path, maxLoggedPath)),
+		slog.String("method", bounded(req.Method, maxLoggedMethod)),
+		slog.String("path", bounded(req.URL.EscapedPath(), maxLoggedPath)),
 	}
+	if id := clientRequestID(req); id != "" {
+		attrs = append(attrs, slog.String("client_request_id", id))
+	}
+	return attrs
 }
 
-// bounded cuts s to at most n bytes, at a UTF-8 boundary, and says how much
-// it cut.
+// bounded cuts s, which is ASCII (a method is a token, the path escaped),
+// to at most n bytes, and says how long it was.
 func bounded(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	i := n
-	for i > 0 && !utf8.RuneStart(s[i]) {
-		i--
-	}
-	return s[:i] + "…(" + strconv.Itoa(len(s)) + " bytes)"
+	return s[:n] + "…(" + strconv.Itoa(len(s)) + " bytes)"
 }
 
 // recoverPanics turns a panic into a 500 and logs it with its stack; the client

@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"bytes"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"io"
@@ -103,16 +104,21 @@ func TestReadiness(t *testing.T) {
 	}
 }
 
+// The request ID is always the service's own, random and unique; an
+// incoming X-Request-ID that is an ID at all is logged beside it, as
+// client_request_id, and nothing else a client sends reaches the log.
 func TestRequestID(t *testing.T) {
 	s, logs := newTestServer(t)
+	lookalike := rand.Text()
 	tests := []struct {
-		name, incoming string
-		echoed         bool
+		name, incoming, logged string
 	}{
-		{"echoed", "req-123", true},
-		{"generated when absent", "", false},
-		{"replaced when too long", strings.Repeat("a", 129), false},
-		{"replaced when it holds a space", "a b", false},
+		{"absent", "", ""},
+		{"a UUID is logged as the client's", "3f2b8c1e-9d4a-4e7b-8a6c-1f0e2d3c4b5a", "3f2b8c1e-9d4a-4e7b-8a6c-1f0e2d3c4b5a"},
+		{"a lookalike of the service's own is the client's too", lookalike, lookalike},
+		{"too long", strings.Repeat("a", 65), ""},
+		{"a space", "a b", ""},
+		{"a quote that would end the field", `a"b`, ""},
 	}
 	seen := map[string]bool{}
 	for _, tt := range tests {
@@ -125,15 +131,25 @@ func TestRequestID(t *testing.T) {
 			rec := httptest.NewRecorder()
 			s.ServeHTTP(rec, req)
 			got := rec.Header().Get(echo.HeaderXRequestID)
-			if tt.echoed && got != tt.incoming {
-				t.Errorf("X-Request-ID = %q, want %q echoed", got, tt.incoming)
-			}
-			if !tt.echoed && (got == tt.incoming || got == "" || seen[got]) {
-				t.Errorf("X-Request-ID = %q, want a fresh generated id", got)
+			if len(got) != 26 || strings.Trim(got, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") != "" || got == tt.incoming || seen[got] {
+				t.Errorf("X-Request-ID = %q, want a fresh 26-character ID of the service's own", got)
 			}
 			seen[got] = true
-			if !strings.Contains(logs.String(), `"request_id":"`+got+`"`) {
-				t.Errorf("access log does not carry the id %q: %s", got, logs.String())
+			var line struct {
+				RequestID       string  `json:"request_id"`
+				ClientRequestID *string `json:"client_request_id"`
+			}
+			if err := json.Unmarshal(logs.Bytes(), &line); err != nil {
+				t.Fatal(err)
+			}
+			if line.RequestID != got {
+				t.Errorf("logged request_id %q, want the response's %q", line.RequestID, got)
+			}
+			switch {
+			case tt.logged == "" && line.ClientRequestID != nil:
+				t.Errorf("logged client_request_id %q, want none", *line.ClientRequestID)
+			case tt.logged != "" && (line.ClientRequestID == nil || *line.ClientRequestID != tt.logged):
+				t.Errorf("logged client_request_id %v, want %q", line.ClientRequestID, tt.logged)
 			}
 		})
 	}
