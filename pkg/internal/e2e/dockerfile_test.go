@@ -242,6 +242,8 @@ func TestDockerfileReference(t *testing.T) {
 	out, err := run(exec.CommandContext(ctx, bin, "-strict", "-regzip", strconv.Itoa(dfRegzipLevel), "ko="+koRef, "dockerfile="+multiRef))
 	if err != nil || !strings.Contains(out, "Verdict: same outcome") {
 		t.Errorf("pkg/internal/cmd/imagecompare -strict: %v\n%s", err, out)
+	} else {
+		t.Logf("pkg/internal/cmd/imagecompare -strict -regzip %d ko=... dockerfile=...: exit 0\n%s", dfRegzipLevel, out)
 	}
 
 	// The seed article's "before": one stage with the toolchain and the sources.

@@ -49,7 +49,11 @@ var wantPlatforms = []struct {
 type imageFS struct {
 	headers map[string]*tar.Header // by absolute path
 	binary  []byte                 // the app, /ko-app/hello
+	small   map[string]string      // the contents of smallFiles
 }
+
+// smallFiles are the base's files whose contents the tests read.
+var smallFiles = []string{"/etc/passwd", "/etc/group", "/usr/lib/os-release"}
 
 // remoteIndex fetches the index ref points at from the harness registry.
 func remoteIndex(t *testing.T, ref string) v1.ImageIndex {
@@ -87,15 +91,20 @@ func platformImage(t *testing.T, idx v1.ImageIndex, platform string) (v1.Image, 
 
 func flatten(t *testing.T, img v1.Image) imageFS {
 	t.Helper()
-	fs := imageFS{headers: map[string]*tar.Header{}}
+	fs := imageFS{headers: map[string]*tar.Header{}, small: map[string]string{}}
 	err := imagefs.Walk(img, func(p string, hdr *tar.Header, r io.Reader) error {
 		fs.headers[p] = hdr
-		if p != appPath {
-			return nil
+		switch {
+		case p == appPath:
+			var err error
+			fs.binary, err = io.ReadAll(r)
+			return err
+		case slices.Contains(smallFiles, p) && hdr.Typeflag == tar.TypeReg:
+			b, err := io.ReadAll(r)
+			fs.small[p] = string(b)
+			return err
 		}
-		var err error
-		fs.binary, err = io.ReadAll(r)
-		return err
+		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -139,7 +148,7 @@ func TestImageIndexHasBothPlatforms(t *testing.T) {
 func TestImageConfigAndFilesystem(t *testing.T) {
 	b := helloImage(t)
 	idx := remoteIndex(t, b.Ref)
-	base, err := airgap.Base()
+	base, err := airgap.Base(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,6 +159,7 @@ func TestImageConfigAndFilesystem(t *testing.T) {
 			checkBaseAnnotations(t, img, desc, base)
 			fs := flatten(t, img)
 			checkFilesystem(t, fs)
+			checkDebian13(t, fs)
 			checkBinary(t, fs.binary, tc.machine, b)
 		})
 	}
@@ -235,6 +245,47 @@ func checkFilesystem(t *testing.T, fs imageFS) {
 	// The app can only write where the base lets nonroot write.
 	if hdr := fs.headers[appPath]; hdr != nil && hdr.Mode&0o222 != 0 {
 		t.Errorf("%s is writable (mode %o)", appPath, hdr.Mode)
+	}
+}
+
+// checkDebian13 wants what gcr.io/distroless/static-debian13:nonroot gives
+// the image (what .ko.yaml pins; the tests build on the offline stand-in for
+// it): Debian 13's os-release, merged /usr, the nonroot account, the CA bundle
+// and the tz database where Go looks for them.
+func checkDebian13(t *testing.T, fs imageFS) {
+	t.Helper()
+	release := fs.small["/usr/lib/os-release"]
+	for _, want := range []string{`PRETTY_NAME="Distroless"`, `ID="debian"`, `VERSION_ID="13"`, `VERSION="Debian GNU/Linux 13 (trixie)"`} {
+		if !slices.Contains(strings.Split(release, "\n"), want) {
+			t.Errorf("/usr/lib/os-release lacks the line %s:\n%s", want, release)
+		}
+	}
+	for p, target := range map[string]string{
+		"/etc/os-release": "../usr/lib/os-release",
+		"/bin":            "usr/bin",
+		"/lib":            "usr/lib",
+		"/sbin":           "usr/sbin",
+	} {
+		hdr := fs.headers[p]
+		if hdr == nil || hdr.Typeflag != tar.TypeSymlink || hdr.Linkname != target {
+			t.Errorf("%s is %+v, want a symlink to %s", p, hdr, target)
+		}
+	}
+	if !strings.Contains(fs.small["/etc/passwd"], "\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n") {
+		t.Errorf("/etc/passwd has no nonroot 65532 entry:\n%s", fs.small["/etc/passwd"])
+	}
+	if !strings.Contains(fs.small["/etc/group"], "\nnonroot:x:65532:\n") {
+		t.Errorf("/etc/group has no nonroot 65532 entry:\n%s", fs.small["/etc/group"])
+	}
+	for _, p := range []string{airgap.CertFile, "/usr/share/zoneinfo/Etc/UTC", "/usr/share/zoneinfo/Europe/Berlin"} {
+		if hdr := fs.headers[p]; hdr == nil || hdr.Typeflag != tar.TypeReg || hdr.Size == 0 {
+			t.Errorf("%s is %+v, want a non-empty file", p, hdr)
+		}
+	}
+	// Debian 13 moved the old names to tzdata-legacy (a link there, a copy in
+	// the stand-in); static-debian13 installs it too.
+	if fs.headers["/usr/share/zoneinfo/US/Eastern"] == nil {
+		t.Error("/usr/share/zoneinfo/US/Eastern missing")
 	}
 }
 
@@ -583,7 +634,7 @@ func get(t *testing.T, url string) string {
 func TestImageSizeFigures(t *testing.T) {
 	b := helloImage(t)
 	idx := remoteIndex(t, b.Ref)
-	baseIdx, err := airgap.Base()
+	baseIdx, err := airgap.Base(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -274,7 +274,7 @@ func measureSizes(ctx context.Context, ref string) ([]sizeRow, error) {
 	if err != nil {
 		return nil, err
 	}
-	baseIdx, err := airgap.Base()
+	baseIdx, err := airgap.Base(ctx)
 	if err != nil {
 		return nil, err
 	}
