@@ -9,7 +9,7 @@ import (
 
 func TestProvenance(t *testing.T) {
 	commit := strings.Repeat("ab", 20)
-	base := "gcr.io/distroless/static-debian12:nonroot@sha256:" + strings.Repeat("0f", 32)
+	base := "gcr.io/distroless/static-debian13:nonroot@sha256:" + strings.Repeat("0f", 32)
 	args := []string{
 		"-builder-id", "https://github.com/kobuilt/hello/.github/workflows/build.yml@refs/heads/main",
 		"-source", "https://github.com/kobuilt/hello", "-ref", "refs/heads/main",
@@ -32,7 +32,7 @@ func TestProvenance(t *testing.T) {
 	deps := p.BuildDefinition.ResolvedDependencies
 	if p.BuildDefinition.BuildType != BuildType || len(deps) != 2 ||
 		deps[0].URI != "git+https://github.com/kobuilt/hello@refs/heads/main" || deps[0].Digest["gitCommit"] != commit ||
-		deps[1].URI != "oci://gcr.io/distroless/static-debian12:nonroot" || deps[1].Digest["sha256"] != strings.Repeat("0f", 32) ||
+		deps[1].URI != "oci://gcr.io/distroless/static-debian13:nonroot" || deps[1].Digest["sha256"] != strings.Repeat("0f", 32) ||
 		p.RunDetails.Builder.ID != args[1] || p.RunDetails.Metadata == nil || p.RunDetails.Metadata.InvocationID != args[len(args)-1] {
 		t.Errorf("predicate:\n%s", a.String())
 	}
