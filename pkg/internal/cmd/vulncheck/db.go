@@ -18,7 +18,8 @@ import (
 // gives the same answer until someone moves this line; govulncheck is the
 // release the docs give users for the online scan.
 const (
-	vulndbModule  = "golang.org/x/vulndb"
+	vulndbModule = "golang.org/x/vulndb"
+	// renovate: datasource=go depName=golang.org/x/vulndb
 	vulndbVersion = "v0.0.0-20261105234957-e22db6528018"
 	govulncheck   = "golang.org/x/vuln/cmd/govulncheck@v1.9.0"
 )
