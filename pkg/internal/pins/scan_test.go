@@ -22,8 +22,8 @@
 //     (datasource golang-version, name "go").
 //   - An image pinned by tag and digest, NAME:TAG@sha256:HEX, in any file but
 //     Markdown (datasource docker).
-//   - NAME@X.Y.Z on a line that runs npm or npx, in any file but Markdown
-//     (datasource npm).
+//   - NAME@X.Y.Z on a line that runs npm or npx, in any file (datasource
+//     npm).
 //   - In GitHub workflows, `uses: OWNER/REPO[/PATH]@REF` (datasource
 //     github-tags) and `runs-on: ubuntu|windows|macos-VERSION` (datasource
 //     github-runners).
@@ -46,6 +46,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/kobuilt/hello/pkg/internal/buildcache"
 )
 
 // A pin is one pinned version, where the scanner found it.
@@ -112,6 +114,11 @@ func scanText(file string, text []byte) []pin {
 		for _, m := range goModuleRE.FindAllStringSubmatch(line, -1) {
 			add(n, "go", m[1], m[2], "")
 		}
+		if npmLineRE.MatchString(line) {
+			for _, m := range npmRE.FindAllStringSubmatch(line, -1) {
+				add(n, "npm", m[1], m[2], "")
+			}
+		}
 		if markdown {
 			continue
 		}
@@ -120,11 +127,6 @@ func scanText(file string, text []byte) []pin {
 		}
 		for _, m := range imageRE.FindAllStringSubmatch(line, -1) {
 			add(n, "docker", m[1], m[2], m[3])
-		}
-		if npmLineRE.MatchString(line) {
-			for _, m := range npmRE.FindAllStringSubmatch(line, -1) {
-				add(n, "npm", m[1], m[2], "")
-			}
 		}
 		if workflow {
 			if m := usesRE.FindStringSubmatch(line); m != nil {
@@ -160,11 +162,7 @@ func scanGoMod(ctx context.Context, root, file string) ([]pin, error) {
 	cmd.Dir = root
 	out, err := cmd.Output()
 	if err != nil {
-		var stderr string
-		if ee, ok := err.(*exec.ExitError); ok {
-			stderr = string(ee.Stderr)
-		}
-		return nil, fmt.Errorf("go mod edit -json %s: %w %s", file, err, stderr)
+		return nil, fmt.Errorf("go mod edit -json %s: %w%s", file, err, buildcache.Stderr(err))
 	}
 	var m goModJSON
 	if err := json.Unmarshal(out, &m); err != nil {
@@ -278,8 +276,10 @@ func TestScanRules(t *testing.T) {
 			{line: 2, value: "v0.0.0-20261105234957-e22db6528018"},
 		}},
 		{"docs/image.md", "go run github.com/google/go-containerregistry/cmd/crane@v0.21.7 copy \\\n" +
-			"  gcr.io/distroless/static-debian12:nonroot@" + digest + "\nGOTOOLCHAIN=go1.27.3\n", []pin{
+			"  gcr.io/distroless/static-debian12:nonroot@" + digest + "\nGOTOOLCHAIN=go1.27.3\n" +
+			"npm install --prefix $dir renovate@39.264.1\n", []pin{
 			{line: 1, datasource: "go", name: "github.com/google/go-containerregistry/cmd/crane", value: "v0.21.7"},
+			{line: 4, datasource: "npm", name: "renovate", value: "39.264.1"},
 		}},
 		{"pkg/server/server.go", "\tversion = \"v0.0.0\" // product code: not the harness\n", nil},
 	}
