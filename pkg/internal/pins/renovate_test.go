@@ -151,7 +151,7 @@ func renovate(t *testing.T, pins []pin) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hint := fmt.Sprintf("npm install --prefix %s --save-exact renovate@%s (what .ci/run does; Node 20 or newer)", cache, want)
+	hint := fmt.Sprintf("npm install --prefix %s --save-exact --ignore-scripts renovate@%s (what .ci/run does; Node 20 or newer)", cache, want)
 	_, err = exec.LookPath("node")
 	testenv.Need(t, err == nil, "Node.js (node)", hint)
 	var pkg struct{ Version string }
