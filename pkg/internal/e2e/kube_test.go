@@ -102,6 +102,11 @@ func TestKubernetes(t *testing.T) {
 	t.Run("controller manager creates restricted Pods", func(t *testing.T) {
 		checkRollout(t, ctx, cp, "hello-ko-apply", image)
 	})
+
+	// Last: ko apply -f config/ above ran on a cluster without these CRDs.
+	t.Run("kubectl apply -f config/monitoring/ with the Prometheus Operator's CRDs", func(t *testing.T) {
+		checkMonitoringObjects(t, ctx, root, cp)
+	})
 }
 
 // kubeBinaries finds the cached control plane, or skips (fails in CI) with

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kobuilt/hello/pkg/internal/controlplane"
+	"github.com/kobuilt/hello/pkg/internal/monitoring"
 	"github.com/kobuilt/hello/pkg/internal/node"
 	"github.com/kobuilt/hello/pkg/internal/proc"
 	"github.com/kobuilt/hello/pkg/internal/testenv"
@@ -29,9 +30,10 @@ import (
 // kubelet, kube-proxy) joined to the test control plane, deployed with
 // `go tool ko apply -f config/` into a namespace enforcing Pod Security
 // "restricted", and checks what only a running Pod shows: the kubelet's
-// probes, the Service answering from every replica, a rolling update and a
-// Pod deletion under load without a lost request, and the process's
-// identity and limits as the runtime set them.
+// probes, the Service answering from every replica, a real Prometheus
+// scraping every Pod with the scrape job and rules of config/monitoring, a
+// rolling update and a Pod deletion under load without a lost request, and
+// the process's identity and limits as the runtime set them.
 func TestNode(t *testing.T) {
 	root := repoRoot(t)
 	bins := kubeBinaries(t, root)
@@ -41,6 +43,9 @@ func TestNode(t *testing.T) {
 		_, err := exec.LookPath(tool)
 		testenv.Need(t, err == nil, tool, "apt-get install runc nftables iptables conntrack iproute2")
 	}
+	// Built (once) before the node starts, outside its time limit; only the
+	// Prometheus subtest needs it.
+	promBin, promErr := monitoring.Prometheus(t.Context())
 	fix := harness(t)
 
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
@@ -127,6 +132,11 @@ func TestNode(t *testing.T) {
 		if total != requests {
 			t.Errorf("the Pods counted %d /hello requests, want %d", total, requests)
 		}
+	})
+
+	t.Run("Prometheus scrapes every Pod and records the SLIs", func(t *testing.T) {
+		testenv.Need(t, promErr == nil, fmt.Sprintf("Prometheus with Kubernetes service discovery (%v)", promErr), monitoring.PrometheusInstallHint)
+		checkPrometheus(t, ctx, root, promBin, cp, ns, svc, pods)
 	})
 
 	t.Run("rolling update under load loses nothing", func(t *testing.T) {
