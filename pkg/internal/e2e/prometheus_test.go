@@ -113,10 +113,8 @@ func checkPrometheus(t *testing.T, ctx context.Context, root, bin string, cp *co
 		}
 
 		up := promQuery(t, ctx, base, `up{job="hello"}`)
-		upPods := map[string]bool{}
 		allUp := len(up) == len(pods)
 		for _, s := range up {
-			upPods[s.Metric["pod"]] = true
 			allUp = allUp && s.Value == 1 && s.Metric["namespace"] == ns && want[s.Metric["pod"]]
 		}
 		records := promQuery(t, ctx, base, `{__name__=~"namespace_job:hello_.*",namespace="`+ns+`"}`)
