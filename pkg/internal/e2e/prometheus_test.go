@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -137,7 +138,8 @@ func checkPrometheus(t *testing.T, ctx context.Context, root, bin string, cp *co
 		if allUp && len(missing) == 0 && len(alerts) == 0 {
 			t.Logf("after %d requests to /hello through %s:", sent, svc)
 			for _, s := range up {
-				t.Logf("  up%v = %g", s.Metric, s.Value)
+				t.Logf("  up{job=%q,namespace=%q,pod=%q,container=%q,instance=%q} = %g",
+					s.Metric["job"], s.Metric["namespace"], s.Metric["pod"], s.Metric["container"], s.Metric["instance"], s.Value)
 			}
 			for _, s := range records {
 				t.Logf("  %s{namespace=%q,job=%q} = %g", s.Metric["__name__"], s.Metric["namespace"], s.Metric["job"], s.Value)
@@ -158,8 +160,8 @@ func checkPrometheus(t *testing.T, ctx context.Context, root, bin string, cp *co
 			for _, a := range alerts {
 				states = append(states, a.Labels["alertname"]+" "+a.State)
 			}
-			t.Fatalf("after 90s and %d requests: up %v (want every Pod of %v up), recording rules without a value %q, active alerts %q",
-				sent, up, pods, missing, states)
+			t.Fatalf("after 90s and %d requests: up %v (want each of %v up once), recording rules without a value %q, active alerts %q",
+				sent, up, slices.Sorted(maps.Keys(want)), missing, states)
 		}
 		time.Sleep(time.Second)
 	}
