@@ -60,14 +60,14 @@ func (s *Server) edge(next echo.HandlerFunc) echo.HandlerFunc {
 		for k, v := range securityHeaders {
 			h.Set(k, v)
 		}
-		// Close the connection during a shutdown (SetKeepAlive), after a
-		// request with a body, which no route reads, and after an HTTP/1.0
-		// request, whose Transfer-Encoding net/http ignores: kept open,
-		// either would have the bytes after the framing net/http used read
-		// as a request of its own, which a proxy in front that frames the
-		// request otherwise (Content-Length and Transfer-Encoding both set,
-		// RFC 9112 section 6.1) never saw: request smuggling.
-		if s.closeConns.Load() || req.ContentLength != 0 || len(req.TransferEncoding) > 0 || !req.ProtoAtLeast(1, 1) {
+		// Close the connection during a shutdown (SetKeepAlive), and after
+		// a request whose framing a proxy in front may have read otherwise:
+		// a chunked one (net/http reads Content-Length and
+		// Transfer-Encoding both set as chunked, RFC 9112 section 6.1) and
+		// any HTTP/1.0 one (net/http ignores its Transfer-Encoding). Kept
+		// open, the bytes after the body net/http read would be served as
+		// a request the proxy never saw: request smuggling.
+		if s.closeConns.Load() || len(req.TransferEncoding) > 0 || !req.ProtoAtLeast(1, 1) {
 			h.Set("Connection", "close")
 		}
 
