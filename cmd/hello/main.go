@@ -10,12 +10,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/KimMachineGun/automemlimit/memlimit"
-	"github.com/VictoriaMetrics/metrics"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kobuilt/hello/pkg/config"
 	"github.com/kobuilt/hello/pkg/connlimit"
@@ -99,7 +100,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return fmt.Errorf("listen on %s: %w", cfg.MetricsAddr, err)
 		}
 		mconns := connlimit.New(mln, 16) // the scraper and an operator or two
-		metricsServer := newHTTPServer(cfg, srv.MetricsHandler(), mconns, log)
+		metricsServer := newHTTPServer(cfg, withPprof(cfg.Pprof, srv.MetricsHandler()), mconns, log)
 		go func() {
 			// ErrServerClosed is the Close below; anything else means
 			// /metrics went away while the service still serves.
@@ -112,15 +113,27 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer metricsServer.Close()
 	}
 
-	srv.Metrics().RegisterMetricsWriter(func(w io.Writer) {
-		s := conns.Stats()
-		metrics.WriteCounterUint64(w, "log_lines_dropped_total", logs.Dropped())
-		metrics.WriteGaugeUint64(w, "http_connections_open", uint64(s.Open))
-		metrics.WriteCounterUint64(w, "http_connections_evicted_total", s.Evicted)
-		metrics.WriteCounterUint64(w, "http_connections_refused_total", s.Refused)
-		metrics.WriteCounterUint64(w, "http_requests_rejected_before_routing_total", s.Rejected)
-		metrics.WriteCounterUint64(w, "http_connections_closed_without_request_total", s.WithoutRequest)
-	})
+	counter := func(name, help string, v func(connlimit.Stats) uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(v(conns.Stats())) })
+	}
+	srv.Metrics().MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "log_lines_dropped_total",
+			Help: "Log lines dropped because stdout took them slower than they came, or failed.",
+		}, func() float64 { return float64(logs.Dropped()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "http_connections_open",
+			Help: "Connections open on the service port.",
+		}, func() float64 { return float64(conns.Stats().Open) }),
+		counter("http_connections_evicted_total", "Idle connections closed to make room for a new one at MAX_CONNECTIONS.",
+			func(s connlimit.Stats) uint64 { return s.Evicted }),
+		counter("http_connections_refused_total", "Connections closed on arrival at MAX_CONNECTIONS because every open one was mid-request.",
+			func(s connlimit.Stats) uint64 { return s.Refused }),
+		counter("http_requests_rejected_before_routing_total", "Connections net/http closed after bytes of a request arrived but before any handler saw it (400, 431, 505, header timeouts).",
+			func(s connlimit.Stats) uint64 { return s.Rejected }),
+		counter("http_connections_closed_without_request_total", "Connections closed before a byte of a request arrived (port scans, TCP health checks, header timeouts on idle ones).",
+			func(s connlimit.Stats) uint64 { return s.WithoutRequest }),
+	)
 	return graceful.Serve(ctx, httpServer, conns, graceful.Options{
 		DrainDelay:      cfg.DrainDelay,
 		ShutdownTimeout: cfg.ShutdownTimeout,
@@ -192,4 +205,20 @@ func maxConnections(cfg config.Config, memLimit int64, log *slog.Logger) int {
 			slog.Int64("memory_limit", memLimit), slog.Int("max_header_bytes", cfg.MaxHeaderBytes))
 	}
 	return limit
+}
+
+// withPprof adds net/http/pprof's handlers in front of h when on: for the
+// metrics port only, which only operators reach.
+func withPprof(on bool, h http.Handler) http.Handler {
+	if !on {
+		return h
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.Handle("/", h)
+	return mux
 }

@@ -145,7 +145,8 @@ func TestRunServesEveryEndpoint(t *testing.T) {
 		t.Errorf("/hello: Content-Type %q body %q", ct, body)
 	}
 	id := resp.Header.Get("X-Request-Id")
-	waitForLog(t, in.stdout, `"request_id":"`+id+`","method":"GET","path":"/hello","status":200`)
+	waitForLog(t, in.stdout, `"request_id":"`+id+`","remote_addr":"127.0.0.1:`)
+	waitForLog(t, in.stdout, `"method":"GET","path":"/hello","status":200`)
 	if strings.Contains(in.stdout.String(), `"path":"/healthz"`) {
 		t.Error("health probes are in the access log")
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 )
 
 // With METRICS_ADDR set, /metrics and /version leave the service port, so
@@ -68,4 +70,54 @@ func TestRequestsRejectedBeforeRoutingShowInMetrics(t *testing.T) {
 		}
 	}
 	t.Errorf("/metrics lacks %q", want)
+}
+
+// /metrics passes promtool's lint (promlint) in both layouts, with the
+// service's own families (connections, dropped log lines) registered.
+func TestMetricsPassPromlintInBothLayouts(t *testing.T) {
+	for _, env := range []map[string]string{nil, {"METRICS_ADDR": freeAddr(t)}} {
+		in := start(t, env)
+		get(t, "http://"+in.addr+"/hello")
+		addr := in.addr
+		if env != nil {
+			addr = env["METRICS_ADDR"]
+		}
+		_, body := get(t, "http://"+addr+"/metrics")
+		for _, family := range []string{"log_lines_dropped_total", "http_connections_open", "http_connections_evicted_total",
+			"http_connections_refused_total", "http_requests_rejected_before_routing_total", "http_connections_closed_without_request_total"} {
+			if !strings.Contains(body, "\n# HELP "+family+" ") {
+				t.Errorf("METRICS_ADDR=%q: /metrics has no %s with its HELP", env["METRICS_ADDR"], family)
+			}
+		}
+		problems, err := promlint.New(strings.NewReader(body)).Lint()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range problems {
+			t.Errorf("METRICS_ADDR=%q: promlint: %s: %s", env["METRICS_ADDR"], p.Metric, p.Text)
+		}
+	}
+}
+
+// pprof is served on the metrics port when asked for, and never on the
+// service port.
+func TestPprofOnlyOnTheMetricsPortAndOnlyWhenAsked(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		metricsAddr := freeAddr(t)
+		env := map[string]string{"METRICS_ADDR": metricsAddr}
+		if on {
+			env["PPROF"] = "true"
+		}
+		in := start(t, env)
+		for _, tt := range []struct {
+			addr   string
+			status int
+		}{{in.addr, 404}, {metricsAddr, map[bool]int{false: 404, true: 200}[on]}} {
+			for _, path := range []string{"/debug/pprof/", "/debug/pprof/goroutine?debug=1", "/debug/pprof/cmdline"} {
+				if resp, _ := get(t, "http://"+tt.addr+path); resp.StatusCode != tt.status {
+					t.Errorf("PPROF=%v: GET %s%s = %d, want %d", on, tt.addr, path, resp.StatusCode, tt.status)
+				}
+			}
+		}
+	}
 }

@@ -24,8 +24,10 @@ type Config struct {
 	// MetricsAddr, when set, is where /metrics and /version are served
 	// instead of Addr, so that only the scraper and operators reach them.
 	MetricsAddr string
-	LogLevel    slog.Level
-	LogFormat   string // "json" or "text"
+	// Pprof serves net/http/pprof on MetricsAddr, never on Addr.
+	Pprof     bool
+	LogLevel  slog.Level
+	LogFormat string // "json" or "text"
 
 	// Shutdown: readiness turns 503, the server keeps serving for
 	// DrainDelay, then in-flight requests get ShutdownTimeout to finish.
@@ -85,6 +87,13 @@ func Parse(args []string, getenv func(string) string, usage io.Writer) (Config, 
 		}
 		return hostPort(s)
 	}), "metrics-addr", "listen address host:port of /metrics and /version; empty: served on --addr")
+	fs.Var(set(&c.Pprof, func(s string) (bool, error) {
+		on, err := strconv.ParseBool(s)
+		if err != nil {
+			err = errors.New("must be true or false")
+		}
+		return on, err
+	}), "pprof", "serve /debug/pprof/ on --metrics-addr, for profiling with go tool pprof")
 	fs.Var(set(&c.LogLevel, func(s string) (l slog.Level, err error) {
 		if l.UnmarshalText([]byte(s)) != nil {
 			err = errors.New("must be debug, info, warn or error")
@@ -153,6 +162,9 @@ func Parse(args []string, getenv func(string) string, usage io.Writer) (Config, 
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q: hello takes only flags", fs.Arg(0))
 	}
+	if c.Pprof && c.MetricsAddr == "" {
+		return c, errors.New("pprof is served only on the metrics port: set --metrics-addr (METRICS_ADDR) too")
+	}
 	if c.MetricsAddr != "" && c.MetricsAddr == c.Addr {
 		return c, fmt.Errorf("metrics address %s must differ from the service address", c.MetricsAddr)
 	}
@@ -193,6 +205,13 @@ func (s setting[T]) String() string {
 		return ""
 	}
 	return fmt.Sprint(*s.p)
+}
+
+// IsBoolFlag lets a bool setting be given as --pprof alone, as the flag
+// package's own bools can.
+func (s setting[T]) IsBoolFlag() bool {
+	_, ok := any(s.p).(*bool)
+	return ok
 }
 
 func (s setting[T]) Set(text string) error {

@@ -79,6 +79,8 @@ func TestParseRejectsBadValues(t *testing.T) {
 		{"header limit too small", nil, map[string]string{"MAX_HEADER_BYTES": "100"}, `"100" for MAX_HEADER_BYTES: must be at least 8192`},
 		{"too few connections", nil, map[string]string{"MAX_CONNECTIONS": "0"}, `"0" for MAX_CONNECTIONS: must be at least 16`},
 		{"request timeout beyond write timeout", []string{"--request-timeout=1m", "--write-timeout=30s"}, nil, "request timeout 1m0s must not exceed write timeout 30s"},
+		{"pprof not a bool", nil, map[string]string{"PPROF": "yes please", "METRICS_ADDR": ":9090"}, `"yes please" for PPROF: must be true or false`},
+		{"pprof on the service port", []string{"--pprof"}, nil, "pprof is served only on the metrics port"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -123,6 +125,7 @@ func TestEveryFlagHasItsVariable(t *testing.T) {
 		"SHUTDOWN_TIMEOUT": "2s", "READ_HEADER_TIMEOUT": "3s", "READ_TIMEOUT": "4s", "WRITE_TIMEOUT": "15s",
 		"IDLE_TIMEOUT": "6s", "REQUEST_TIMEOUT": "7s", "MAX_HEADER_BYTES": "8192", "BODY_LIMIT": "9",
 		"METRICS_ADDR":    "127.0.0.1:9090",
+		"PPROF":           "true",
 		"MAX_CONNECTIONS": "100",
 	}
 	var usage strings.Builder

@@ -5,32 +5,42 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 )
+
+// scrape serves /metrics after one GET /hello and a metric of the
+// program's own, and returns the page.
+func scrape(t *testing.T) string {
+	t.Helper()
+	s, _ := newTestServer(t)
+	s.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/hello", nil))
+	widgets := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "widgets_total", Help: "Widgets made."}, []string{"kind"})
+	s.Metrics().MustRegister(widgets)
+	widgets.WithLabelValues("blue").Add(3)
+
+	rec := httptest.NewRecorder()
+	s.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if got := rec.Header().Get("Content-Type"); !strings.HasPrefix(got, "text/plain; version=0.0.4; charset=utf-8") {
+		t.Errorf("Content-Type = %q, want the Prometheus text format 0.0.4", got)
+	}
+	return rec.Body.String()
+}
 
 // TestMetricsExposition parses /metrics with Prometheus's own text parser,
 // the least forgiving reader of the format: every family must parse, the
 // request histogram must be a histogram with the standard buckets, and the
 // Go runtime and process families dashboards use must be there.
 func TestMetricsExposition(t *testing.T) {
-	s, _ := newTestServer(t)
-	s.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/hello", nil))
-	added := s.Metrics().NewCounter(`widgets_total{kind="blue"}`)
-	added.Add(3)
-
-	rec := httptest.NewRecorder()
-	s.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	if got := rec.Header().Get("Content-Type"); got != "text/plain; version=0.0.4; charset=utf-8" {
-		t.Errorf("Content-Type = %q", got)
-	}
+	body := scrape(t)
 	p := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := p.TextToMetricFamilies(strings.NewReader(rec.Body.String()))
+	families, err := p.TextToMetricFamilies(strings.NewReader(body))
 	if err != nil {
-		t.Fatalf("Prometheus cannot parse /metrics: %v\n%s", err, rec.Body.String())
+		t.Fatalf("Prometheus cannot parse /metrics: %v\n%s", err, body)
 	}
-
 	for name, typ := range map[string]dto.MetricType{
 		"http_requests_total":           dto.MetricType_COUNTER,
 		"http_request_duration_seconds": dto.MetricType_HISTOGRAM,
@@ -39,15 +49,15 @@ func TestMetricsExposition(t *testing.T) {
 		"go_memstats_heap_alloc_bytes":  dto.MetricType_GAUGE,
 		"go_gc_duration_seconds":        dto.MetricType_SUMMARY,
 		"go_info":                       dto.MetricType_GAUGE,
+		"go_sched_gomaxprocs_threads":   dto.MetricType_GAUGE,
+		"go_gc_gogc_percent":            dto.MetricType_GAUGE,
+		"go_gc_gomemlimit_bytes":        dto.MetricType_GAUGE,
 		"process_cpu_seconds_total":     dto.MetricType_COUNTER,
 		"process_resident_memory_bytes": dto.MetricType_GAUGE,
 		"process_start_time_seconds":    dto.MetricType_GAUGE,
 		"process_open_fds":              dto.MetricType_GAUGE,
 		"process_max_fds":               dto.MetricType_GAUGE,
 		"process_virtual_memory_bytes":  dto.MetricType_GAUGE,
-		"go_sched_gomaxprocs_threads":   dto.MetricType_GAUGE,
-		"go_gc_gogc_percent":            dto.MetricType_GAUGE,
-		"go_gc_gomemlimit_bytes":        dto.MetricType_GAUGE,
 	} {
 		f, ok := families[name]
 		if !ok {
@@ -82,6 +92,19 @@ func TestMetricsExposition(t *testing.T) {
 		t.Errorf("histogram count = %d, want 1", m.Histogram.GetSampleCount())
 	}
 	if v := families["widgets_total"].Metric[0].Counter.GetValue(); v != 3 {
-		t.Errorf("widgets_total = %v, want 3 (a metric added through Metrics())", v)
+		t.Errorf("widgets_total = %v, want 3 (a metric registered through Metrics())", v)
+	}
+}
+
+// TestMetricsPassPromlint runs the rules of `promtool check metrics`
+// (promlint): a HELP text on every family, units and suffixes as the
+// naming conventions ask.
+func TestMetricsPassPromlint(t *testing.T) {
+	problems, err := promlint.New(strings.NewReader(scrape(t))).Lint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
 	}
 }

@@ -91,7 +91,7 @@ func (s *Server) edge(next echo.HandlerFunc) echo.HandlerFunc {
 		if route == "" {
 			route = "unmatched" // no route template: keeps scanners from creating a series per path
 		}
-		s.observe(route, req.Method, res.Status, elapsed)
+		s.metrics.observe(route, req.Method, res.Status, elapsed)
 		switch route {
 		case "/healthz", "/readyz", "/metrics":
 			return nil // polled by probes and scrapers: logging each poll would drown the log
@@ -106,8 +106,9 @@ func (s *Server) edge(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		s.log.LogAttrs(req.Context(), level, "request", append(requestAttrs(c),
 			slog.Int("status", res.Status),
-			slog.Duration("latency", elapsed),
-			slog.Int64("bytes", bytes))...)
+			slog.Float64("latency_ms", float64(elapsed.Microseconds())/1000),
+			slog.Int64("bytes", bytes),
+			slog.String("user_agent", bounded(req.UserAgent(), maxLoggedUserAgent)))...)
 		return nil
 	}
 }
@@ -117,17 +118,21 @@ func (s *Server) edge(next echo.HandlerFunc) echo.HandlerFunc {
 // long as MAX_HEADER_BYTES allows, so without a bound one request can make a
 // log line of tens of kilobytes.
 const (
-	maxLoggedMethod = 32
-	maxLoggedPath   = 1024
+	maxLoggedMethod    = 32
+	maxLoggedPath      = 1024
+	maxLoggedUserAgent = 256
 )
 
 // requestAttrs are the attributes every log line about a request starts
-// with. The path is the one routing used, as it came on the wire
-// (/hel%6co is not /hello), so it is also plain ASCII.
+// with. The peer is the connection's: X-Forwarded-For is whatever the
+// client chose to send (docs/operations.md says how to trust a proxy's).
+// The path is the one routing used, as it came on the wire (/hel%6co is
+// not /hello), so it is also plain ASCII.
 func requestAttrs(c echo.Context) []slog.Attr {
 	req := c.Request()
 	attrs := []slog.Attr{
 		slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
+		slog.String("remote_addr", req.RemoteAddr),
 		slog.String("method", bounded(req.Method, maxLoggedMethod)),
 		slog.String("path", bounded(req.URL.EscapedPath(), maxLoggedPath)),
 	}
@@ -137,8 +142,9 @@ func requestAttrs(c echo.Context) []slog.Attr {
 	return attrs
 }
 
-// bounded cuts s, which is ASCII (a method is a token, the path escaped),
-// to at most n bytes, and says how long it was.
+// bounded cuts s to at most n bytes, and says how long it was. A method is
+// a token and the path escaped, so both are ASCII; a User-Agent cut in the
+// middle of a character gets U+FFFD from the JSON handler.
 func bounded(s string, n int) string {
 	if len(s) <= n {
 		return s

@@ -10,7 +10,7 @@ import (
 // routes is the one place that lists every route and the middleware.
 func (s *Server) routes() {
 	getOrHead := []string{http.MethodGet, http.MethodHead}
-	metrics := echo.WrapHandler(metricsHandler(s.metricsSet))
+	metrics := echo.WrapHandler(s.metrics.handler())
 
 	for _, e := range []*echo.Echo{s.echo, s.metricsEcho} {
 		e.Logger.SetOutput(io.Discard) // everything is logged through slog

@@ -11,8 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/VictoriaMetrics/metrics"
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kobuilt/hello/pkg/version"
 )
@@ -23,7 +23,7 @@ type Server struct {
 	metricsEcho     *echo.Echo // see MetricsHandler
 	separateMetrics bool
 	log             *slog.Logger
-	metricsSet      *metrics.Set
+	metrics         *requestMetrics
 	version         version.Info
 	bodyLimit       int64
 	requestTimeout  time.Duration
@@ -58,7 +58,7 @@ func WithVersion(v version.Info) Option { return func(s *Server) { s.version = v
 func New(opts ...Option) *Server {
 	s := &Server{
 		log:            slog.New(slog.DiscardHandler),
-		metricsSet:     metrics.NewSet(),
+		metrics:        newRequestMetrics(),
 		version:        version.Get(),
 		bodyLimit:      1 << 20,
 		requestTimeout: 10 * time.Second,
@@ -79,9 +79,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.Serv
 // handler, for a listener of its own (METRICS_ADDR).
 func (s *Server) MetricsHandler() http.Handler { return s.metricsEcho }
 
-// Metrics is the set /metrics serves: add a program's own metrics here,
-// e.g. srv.Metrics().NewCounter("jobs_total").
-func (s *Server) Metrics() *metrics.Set { return s.metricsSet }
+// Metrics is the registry /metrics serves: register a program's own
+// metrics with it.
+func (s *Server) Metrics() prometheus.Registerer { return s.metrics.registry }
 
 // SetReady sets what /readyz answers: 200 when true, 503 when false.
 func (s *Server) SetReady(ready bool) { s.ready.Store(ready) }

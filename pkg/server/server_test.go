@@ -46,7 +46,7 @@ func TestRoutes(t *testing.T) {
 		{"GET", "/healthz", "", 200, "application/json", `{"status":"ok"}` + "\n", ""},
 		{"GET", "/readyz", "", 200, "application/json", `{"status":"ready"}` + "\n", ""},
 		{"GET", "/version", "", 200, "application/json", "", `"version":"v1.2.3","commit":"abc"`},
-		{"GET", "/metrics", "", 200, metricsContentType, "", "go_goroutines"},
+		{"GET", "/metrics", "", 200, "text/plain; version=0.0.4; charset=utf-8; escaping=underscores", "", "go_goroutines"},
 		{"GET", "/nope", "", 404, "application/json", `{"message":"Not Found"}` + "\n", ""},
 		{"GET", "/hello/", "", 404, "application/json", `{"message":"Not Found"}` + "\n", ""},
 		{"POST", "/hello", "x", 405, "application/json", `{"message":"Method Not Allowed"}` + "\n", ""},
@@ -164,25 +164,51 @@ func TestAccessLog(t *testing.T) {
 		t.Errorf("probe and metrics requests were logged:\n%s", logs)
 	}
 
-	s.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/hello?x=1", nil))
+	// Each field, as a person and a log query read it: the peer from the
+	// connection, never from X-Forwarded-For; the latency in milliseconds;
+	// the User-Agent cut to 256 bytes with its length.
+	req := httptest.NewRequest("GET", "/hello?x=1", nil)
+	req.RemoteAddr = "198.51.100.7:50123"
+	req.Header.Set("X-Forwarded-For", "203.0.113.9")
+	req.Header.Set("User-Agent", "curl/8.5.0 "+strings.Repeat("x", 300))
+	s.ServeHTTP(httptest.NewRecorder(), req)
 	var line struct {
-		Time      time.Time `json:"time"`
-		Level     string    `json:"level"`
-		Msg       string    `json:"msg"`
-		RequestID string    `json:"request_id"`
-		Method    string    `json:"method"`
-		Path      string    `json:"path"`
-		Status    int       `json:"status"`
-		Latency   *int64    `json:"latency"`
-		Bytes     *int64    `json:"bytes"`
+		Time       time.Time `json:"time"`
+		Level      string    `json:"level"`
+		Msg        string    `json:"msg"`
+		RequestID  string    `json:"request_id"`
+		RemoteAddr string    `json:"remote_addr"`
+		Method     string    `json:"method"`
+		Path       string    `json:"path"`
+		Status     int       `json:"status"`
+		LatencyMS  *float64  `json:"latency_ms"`
+		Bytes      *int64    `json:"bytes"`
+		UserAgent  string    `json:"user_agent"`
 	}
 	if err := json.Unmarshal(logs.Bytes(), &line); err != nil {
 		t.Fatalf("access log is not one JSON line: %v\n%s", err, logs)
 	}
-	if line.Time.IsZero() || line.Level != "INFO" || line.Msg != "request" || line.RequestID == "" ||
-		line.Method != "GET" || line.Path != "/hello" || line.Status != 200 ||
-		line.Latency == nil || *line.Latency <= 0 || line.Bytes == nil || *line.Bytes != 6 {
-		t.Errorf("access log line is missing fields: %s", logs)
+	for _, c := range []struct {
+		field string
+		ok    bool
+	}{
+		{"time", !line.Time.IsZero()},
+		{"level", line.Level == "INFO"},
+		{"msg", line.Msg == "request"},
+		{"request_id", len(line.RequestID) == 26},
+		{"remote_addr", line.RemoteAddr == "198.51.100.7:50123"},
+		{"method", line.Method == "GET"},
+		{"path", line.Path == "/hello"},
+		{"status", line.Status == 200},
+		// A request through the whole stack takes microseconds: more than
+		// nothing, far less than a second.
+		{"latency_ms", line.LatencyMS != nil && *line.LatencyMS > 0 && *line.LatencyMS < 1000},
+		{"bytes", line.Bytes != nil && *line.Bytes == 6},
+		{"user_agent", line.UserAgent == "curl/8.5.0 "+strings.Repeat("x", 245)+"…(311 bytes)"},
+	} {
+		if !c.ok {
+			t.Errorf("access log field %s is wrong or missing: %s", c.field, logs)
+		}
 	}
 }
 
