@@ -78,6 +78,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		server.WithBodyLimit(cfg.BodyLimit),
 		server.WithRequestTimeout(cfg.RequestTimeout),
 		server.WithSeparateMetrics(cfg.MetricsAddr != ""),
+		server.WithVersion(stampedVersion()),
 	)
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

@@ -1,22 +1,14 @@
 // Package version reports what build of hello is running.
 //
-// The release pipeline stamps Version, Commit and Date with -ldflags -X (see
-// .ko.yaml and Dockerfile.reference); a plain `go build` or `go run` leaves
-// them empty and Get falls back to what the Go toolchain recorded in the
-// binary.
+// A release build stamps the tag, commit and date into package main with
+// -ldflags -X (see .ko.yaml and Dockerfile.reference), and main passes them
+// to Stamped. A plain `go build` or `go run` stamps nothing, and the build
+// info the Go toolchain recorded in the binary fills in what it can.
 package version
 
 import (
 	"runtime"
 	"runtime/debug"
-)
-
-// Stamped at link time with -X, as .ko.yaml does: the tag, the full commit
-// hash and its RFC 3339 date.
-var (
-	Version string
-	Commit  string
-	Date    string
 )
 
 // Info is what /version serves.
@@ -28,10 +20,16 @@ type Info struct {
 	Module    string `json:"module,omitempty"`
 }
 
-// Get returns the stamped values, completed from the binary's build info.
-func Get() Info {
+// Get returns what the binary's build info says, for a binary that was not
+// stamped.
+func Get() Info { return Stamped("", "", "") }
+
+// Stamped returns the tag, full commit hash and RFC 3339 commit date stamped
+// at link time (empty when not stamped), completed from the binary's build
+// info.
+func Stamped(version, commit, date string) Info {
 	bi, _ := debug.ReadBuildInfo() // nil without build info
-	return complete(Info{Version: Version, Commit: Commit, Date: Date, GoVersion: runtime.Version()}, bi)
+	return complete(Info{Version: version, Commit: commit, Date: date, GoVersion: runtime.Version()}, bi)
 }
 
 // complete fills what the link stamp left empty from bi, which is nil when

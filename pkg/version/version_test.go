@@ -56,3 +56,17 @@ func TestGet(t *testing.T) {
 		t.Errorf("Get() = %+v, want %+v", got, want)
 	}
 }
+
+// What main passes from its link stamp is served as stamped; the module and
+// the Go version still come from the binary.
+func TestStamped(t *testing.T) {
+	gomod, err := os.ReadFile("../../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Info{Version: "v1.2.3", Commit: "0123456789abcdef0123456789abcdef01234567", Date: "2026-11-27T12:00:00Z",
+		GoVersion: runtime.Version(), Module: modfile.ModulePath(gomod)}
+	if got := Stamped(want.Version, want.Commit, want.Date); got != want {
+		t.Errorf("Stamped = %+v, want %+v", got, want)
+	}
+}
