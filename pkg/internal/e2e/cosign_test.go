@@ -74,7 +74,7 @@ func TestCosignSignsAndVerifiesOffline(t *testing.T) {
 	}
 	provenance := filepath.Join(dir, "provenance.json")
 	prov := exec.CommandContext(ctx, "go", "run", "./pkg/internal/cmd/provenance",
-		"-builder-id", "https://github.com/kobuilt/hello/.github/workflows/build.yml@refs/heads/main",
+		"-builder-id", sourceLabel+"/.github/workflows/build.yml@refs/heads/main",
 		"-source", sourceLabel, "-ref", "refs/heads/main", "-commit", b.Commit, "-base", h.Base)
 	prov.Dir = repoRoot(t)
 	out, err := run(prov)

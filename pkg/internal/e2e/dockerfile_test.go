@@ -109,7 +109,8 @@ func TestDockerfileMatchesKoConfig(t *testing.T) {
 			for _, want := range []string{
 				`org.opencontainers.image.source="${SOURCE}"`, `org.opencontainers.image.revision="${COMMIT}"`,
 				`org.opencontainers.image.version="${VERSION}"`, `org.opencontainers.image.created="${DATE}"`,
-				"ARG SOURCE=" + sourceLabel + "\n",
+				// No default: a copy of this repository must not label its image with this one's URL.
+				"ARG SOURCE=\n",
 			} {
 				if !strings.Contains(final, want) {
 					return false, "lacks " + want
@@ -381,6 +382,7 @@ func dfBuildArgs(t *testing.T, goImage, base string, s stamp) []string {
 	return []string{
 		"--build-arg", "GO_IMAGE=" + goImage,
 		"--build-arg", "BASE_IMAGE=" + base,
+		"--build-arg", "SOURCE=" + sourceLabel,
 		"--build-arg", "GOPROXY=" + dfGoProxy(t),
 		"--build-arg", "VERSION=" + s.Version,
 		"--build-arg", "COMMIT=" + s.Commit,

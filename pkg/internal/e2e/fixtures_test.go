@@ -184,9 +184,10 @@ var imageOnce = sync.OnceValues(func() (*builtImage, error) {
 	return buildHello(h, dir)
 })
 
-// sourceLabel is the repository the image says it was built from, as the
-// GitHub Actions workflow labels it.
-const sourceLabel = "https://github.com/kobuilt/hello"
+// sourceLabel is the repository the image says it was built from. The
+// workflow passes ${GITHUB_SERVER_URL}/${GITHUB_REPOSITORY}; any URI does
+// here.
+const sourceLabel = "https://github.com/you/hello"
 
 // ociLabels are the labels both images carry (docs/image.md, the workflow, Dockerfile.reference): where the
 // source is, which commit, which version, and when, as the commit's date so that a rebuild is byte-identical.

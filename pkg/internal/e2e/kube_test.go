@@ -317,7 +317,7 @@ func checkStored(t *testing.T, want, got map[string]object, image string) {
 // the built image. Other objects come back as deep copies.
 func resolve(o object, image string) object {
 	b, _ := json.Marshal(o)
-	b = bytes.ReplaceAll(b, []byte(`"ko://github.com/kobuilt/hello/cmd/hello"`), []byte(`"`+image+`"`))
+	b = bytes.ReplaceAll(b, []byte(`"ko://./cmd/hello"`), []byte(`"`+image+`"`))
 	var c object
 	_ = json.Unmarshal(b, &c)
 	return c
