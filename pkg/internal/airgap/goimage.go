@@ -97,7 +97,7 @@ func PushGoImage(ctx context.Context, repo string) (string, error) {
 	cf.Config.WorkingDir = "/go"
 	cf.Config.Cmd = []string{"sh"}
 	cf.Config.Labels = map[string]string{
-		"org.opencontainers.image.description": "offline stand-in for golang:1.27 (" + goversion + " from this machine), built by github.com/kobuilt/hello/pkg/internal/airgap",
+		"org.opencontainers.image.description": "offline stand-in for golang:1.27 (" + goversion + " from this machine), built by the test harness in pkg/internal/airgap",
 	}
 	img, err = mutate.ConfigFile(img, cf)
 	if err != nil {

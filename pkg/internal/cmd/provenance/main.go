@@ -18,8 +18,12 @@ import (
 	"strings"
 )
 
-// BuildType names the build this predicate describes: .ko.yaml's build of ./cmd/hello by `go tool ko build`.
-const BuildType = "https://github.com/kobuilt/hello/blob/main/docs/image.md#build-provenance"
+// buildType names the build this predicate describes, .ko.yaml's build of ./cmd/hello by `go tool ko build`: the
+// section of the source repository's docs that explains it, in GitHub's URL layout like the workflow's -source.
+// Derived, not a constant, so that a copy of this repository names its own docs.
+func buildType(source string) string {
+	return strings.TrimSuffix(source, ".git") + "/blob/main/docs/image.md#verify-the-signature-the-sbom-and-the-provenance"
+}
 
 type resourceDescriptor struct {
 	URI    string            `json:"uri"`
@@ -58,7 +62,7 @@ var (
 func run(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("provenance", flag.ContinueOnError)
 	builder := fs.String("builder-id", "", "who built it: the workflow's URI, e.g. https://github.com/OWNER/REPO/.github/workflows/build.yml@refs/heads/main")
-	source := fs.String("source", "", "repository URI, e.g. https://github.com/kobuilt/hello")
+	source := fs.String("source", "", "repository URI, e.g. https://github.com/OWNER/REPO")
 	ref := fs.String("ref", "", "git ref built, e.g. refs/heads/main (optional)")
 	commit := fs.String("commit", "", "full commit SHA built")
 	base := fs.String("base", "", "base image by digest, as .ko.yaml's defaultBaseImage")
@@ -89,7 +93,7 @@ func run(args []string, out io.Writer) error {
 	}
 
 	var p Predicate
-	p.BuildDefinition.BuildType = BuildType
+	p.BuildDefinition.BuildType = buildType(*source)
 	srcURI := "git+" + strings.TrimSuffix(*source, ".git")
 	if *ref != "" {
 		srcURI += "@" + *ref

@@ -11,9 +11,9 @@ func TestProvenance(t *testing.T) {
 	commit := strings.Repeat("ab", 20)
 	base := "gcr.io/distroless/static-debian13:nonroot@sha256:" + strings.Repeat("0f", 32)
 	args := []string{
-		"-builder-id", "https://github.com/kobuilt/hello/.github/workflows/build.yml@refs/heads/main",
-		"-source", "https://github.com/kobuilt/hello", "-ref", "refs/heads/main",
-		"-commit", commit, "-base", base, "-invocation", "https://github.com/kobuilt/hello/actions/runs/1",
+		"-builder-id", "https://github.com/you/hello/.github/workflows/build.yml@refs/heads/main",
+		"-source", "https://github.com/you/hello.git", "-ref", "refs/heads/main",
+		"-commit", commit, "-base", base, "-invocation", "https://github.com/you/hello/actions/runs/1",
 	}
 	var a, b bytes.Buffer
 	if err := run(args, &a); err != nil {
@@ -30,8 +30,8 @@ func TestProvenance(t *testing.T) {
 		t.Fatalf("not JSON: %v\n%s", err, a.String())
 	}
 	deps := p.BuildDefinition.ResolvedDependencies
-	if p.BuildDefinition.BuildType != BuildType || len(deps) != 2 ||
-		deps[0].URI != "git+https://github.com/kobuilt/hello@refs/heads/main" || deps[0].Digest["gitCommit"] != commit ||
+	if p.BuildDefinition.BuildType != "https://github.com/you/hello/blob/main/docs/image.md#verify-the-signature-the-sbom-and-the-provenance" || len(deps) != 2 ||
+		deps[0].URI != "git+https://github.com/you/hello@refs/heads/main" || deps[0].Digest["gitCommit"] != commit ||
 		deps[1].URI != "oci://gcr.io/distroless/static-debian13:nonroot" || deps[1].Digest["sha256"] != strings.Repeat("0f", 32) ||
 		p.RunDetails.Builder.ID != args[1] || p.RunDetails.Metadata == nil || p.RunDetails.Metadata.InvocationID != args[len(args)-1] {
 		t.Errorf("predicate:\n%s", a.String())
