@@ -3,12 +3,6 @@ package airgap
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-
-	"github.com/kobuilt/hello/pkg/internal/buildcache"
-	"github.com/kobuilt/hello/pkg/internal/proc"
 )
 
 // CosignModule is the cosign the tests sign and verify with, the same release the workflow uses. It is built
@@ -22,23 +16,7 @@ const CosignInstallHint = "go run ./pkg/internal/cmd/cosign version (builds " + 
 // Cosign returns the path of the pinned cosign binary, building it with `go install` into the user cache dir
 // the first time (with the toolchain the go command on PATH selects).
 func Cosign(ctx context.Context) (string, error) {
-	root, err := buildcache.Root("HELLO_COSIGN_CACHE", "cosign")
-	if err != nil {
-		return "", fmt.Errorf("airgap: cosign: %w", err)
-	}
-	key := filepath.Base(CosignModule)
-	bin := filepath.Join(root, key, "cosign")
-	if _, err := os.Stat(bin); err == nil {
-		return bin, nil
-	}
-	err = buildcache.Fill(root, key, func(dir string) error {
-		cmd := exec.CommandContext(ctx, "go", "install", CosignModule)
-		cmd.Env = proc.Environ([]string{"GOFLAGS"}, "GOBIN="+dir, "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("go install %s: %w\n%s", CosignModule, err, proc.Tail(string(out), 4000))
-		}
-		return nil
-	})
+	bin, err := goInstall(ctx, "HELLO_COSIGN_CACHE", "cosign", CosignModule)
 	if err != nil {
 		return "", fmt.Errorf("airgap: cosign: %w", err)
 	}
