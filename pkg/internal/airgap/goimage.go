@@ -133,7 +133,7 @@ func hostToolchain(ctx context.Context) (goroot, version, arch string, err error
 func hostBusybox(ctx context.Context) (string, []string, error) {
 	p, err := exec.LookPath("busybox")
 	if err != nil {
-		return "", nil, fmt.Errorf("airgap: the Go stand-in needs a static shell: install busybox-static (%w)", err)
+		return "", nil, fmt.Errorf("airgap: the Go and busybox stand-ins need a static busybox: install busybox-static (%w)", err)
 	}
 	ef, err := elf.Open(p)
 	if err != nil {
