@@ -14,8 +14,6 @@ package controlplane
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
@@ -72,6 +70,10 @@ type ControlPlane struct {
 	URL        string // https://127.0.0.1:<port>
 	Kubeconfig string // admin kubeconfig (system:masters, via a bearer token)
 	CAFile     string // the CA (PEM) that signed the API server's certificate
+	// KubeletClientCAFile signed kube-apiserver's kubelet client
+	// certificate: a kubelet that trusts it (authentication.x509.clientCAFile)
+	// serves `kubectl exec`, `attach` and `logs` through the API server.
+	KubeletClientCAFile string
 
 	token string
 	procs []*proc.Process
@@ -144,6 +146,11 @@ func (cp *ControlPlane) start(ctx context.Context, o options) error {
 		return fmt.Errorf("write token file: %w", err)
 	}
 
+	kubeletCert, kubeletKey, err := cp.writeKubeletClientCert()
+	if err != nil {
+		return err
+	}
+
 	certDir := filepath.Join(cp.Dir, "pki")
 	api, err := cp.spawn("kube-apiserver", cp.Binaries.KubeAPIServer(),
 		"--etcd-servers="+etcdURL,
@@ -158,6 +165,12 @@ func (cp *ControlPlane) start(ctx context.Context, o options) error {
 		"--service-account-key-file="+saPub,
 		"--service-account-signing-key-file="+saKey,
 		"--service-cluster-ip-range="+ServiceCIDR,
+		// How it reaches a kubelet for exec, attach and logs: by the node's
+		// InternalIP (pkg/internal/node registers one; its name resolves
+		// nowhere), as KubeletClientUser.
+		"--kubelet-preferred-address-types=InternalIP",
+		"--kubelet-client-certificate="+kubeletCert,
+		"--kubelet-client-key="+kubeletKey,
 		// As in kubeadm and kind: privileged Pods are allowed by the cluster,
 		// so it is Pod Security admission that must refuse them.
 		"--allow-privileged=true",
@@ -186,6 +199,10 @@ func (cp *ControlPlane) start(ctx context.Context, o options) error {
 	}
 	if err := cp.writeKubeconfig(); err != nil {
 		return err
+	}
+	if out, err := cp.Kubectl(ctx, "create", "clusterrolebinding", KubeletClientUser,
+		"--clusterrole=system:kubelet-api-admin", "--user="+KubeletClientUser).CombinedOutput(); err != nil {
+		return fmt.Errorf("bind %s to system:kubelet-api-admin: %w: %s", KubeletClientUser, err, out)
 	}
 
 	if o.controllerManager {
@@ -334,25 +351,18 @@ func waitForCA(ctx context.Context, p *proc.Process, caFile string, timeout time
 }
 
 func (cp *ControlPlane) writeServiceAccountKeys() (keyFile, pubFile string, err error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	keyFile = filepath.Join(cp.Dir, "pki", "sa.key")
+	key, err := newKey(keyFile)
 	if err != nil {
-		return "", "", fmt.Errorf("generate service-account key: %w", err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return "", "", fmt.Errorf("encode service-account key: %w", err)
+		return "", "", err
 	}
 	pub, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
 	if err != nil {
 		return "", "", fmt.Errorf("encode service-account public key: %w", err)
 	}
-	keyFile = filepath.Join(cp.Dir, "pki", "sa.key")
 	pubFile = filepath.Join(cp.Dir, "pki", "sa.pub")
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
-		return "", "", fmt.Errorf("write service-account key: %w", err)
-	}
-	if err := os.WriteFile(pubFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}), 0o644); err != nil {
-		return "", "", fmt.Errorf("write service-account public key: %w", err)
+	if err := writePEM(pubFile, "PUBLIC KEY", pub, 0o644); err != nil {
+		return "", "", err
 	}
 	return keyFile, pubFile, nil
 }

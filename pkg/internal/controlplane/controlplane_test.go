@@ -81,6 +81,50 @@ func binaries(t *testing.T) *Binaries {
 	return b
 }
 
+func TestKubeletClientCertificate(t *testing.T) {
+	cp := &ControlPlane{Dir: t.TempDir()}
+	if err := os.Mkdir(filepath.Join(cp.Dir, "pki"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile, err := cp.writeKubeletClientCert()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatalf("certificate and key do not match: %v", err)
+	}
+	cert, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	caPEM, err := os.ReadFile(cp.KubeletClientCAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		t.Fatalf("no certificate in %s", cp.KubeletClientCAFile)
+	}
+	// What a kubelet with authentication.x509.clientCAFile checks.
+	if _, err := cert.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		t.Errorf("the client certificate does not verify against its CA as a client: %v", err)
+	}
+	if _, err := cert.Verify(x509.VerifyOptions{Roots: pool}); err == nil {
+		t.Error("the client certificate also verifies as a server certificate")
+	}
+	if cert.Subject.CommonName != KubeletClientUser || len(cert.Subject.Organization) != 0 {
+		t.Errorf("subject %s, want CN=%s and no group", cert.Subject, KubeletClientUser)
+	}
+	info, err := os.Stat(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Mode().Perm() != 0o600 {
+		t.Errorf("%s has mode %v, want 0600", keyFile, info.Mode().Perm())
+	}
+}
+
 func TestBinariesReportPinnedVersions(t *testing.T) {
 	b := binaries(t)
 	tests := []struct {
@@ -217,6 +261,21 @@ func TestStartServesTheAPI(t *testing.T) {
 	}
 	if string(out) != string(pem) {
 		t.Errorf("kube-root-ca.crt holds %q, want the CA %q", out, pem)
+	}
+
+	// kube-apiserver's identity towards kubelets may use the kubelet API
+	// (exec, attach, logs go through nodes/proxy) and nothing else.
+	for _, tt := range []struct{ verb, resource, subresource, want string }{
+		{"create", "nodes", "proxy", "yes"},
+		{"get", "nodes", "log", "yes"},
+		{"get", "pods", "", "no"},
+		{"get", "secrets", "", "no"},
+	} {
+		args := []string{"auth", "can-i", tt.verb, tt.resource, "--subresource=" + tt.subresource, "--as=" + KubeletClientUser}
+		out, _ := cp.Kubectl(ctx, args...).Output()
+		if got := strings.TrimSpace(string(out)); got != tt.want {
+			t.Errorf("kubectl %s: %q, want %q", strings.Join(args, " "), got, tt.want)
+		}
 	}
 
 	if err := cp.Close(); err != nil {

@@ -112,13 +112,17 @@ state = %q
 		runcPath(), n.bins.CNIDir, d("cni/net.d"), n.SandboxImage, d("certs.d"))
 }
 
-// kubeletConfig is a KubeletConfiguration for a node on 127.0.0.1:
+// kubeletConfig is a KubeletConfiguration for a node on this host:
 //   - failCgroupV1: false, cgroupfs, failSwapOn: false: the host has cgroup
 //     v1 (refused by default since 1.35) and no systemd;
 //   - eviction and image GC thresholds at 1%/100%: a busy CI disk would
 //     otherwise evict the Pods under test;
-//   - webhook authentication and authorization: the kubelet API is served,
-//     but only to the API server's users.
+//   - the kubelet API on the node's IP, where kube-apiserver dials it for
+//     exec, attach and logs; callers authenticate with a client
+//     certificate from the control plane's kubelet client CA (the API
+//     server) or a bearer token the API server accepts (webhook), and the
+//     API server's RBAC authorizes each request (webhook), so it is served
+//     only to the API server's users.
 func (n *Node) kubeletConfig(port, healthzPort int) string {
 	return fmt.Sprintf(`apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
@@ -127,7 +131,7 @@ cgroupDriver: cgroupfs
 failSwapOn: false
 containerRuntimeEndpoint: unix://%[1]s
 imageServiceEndpoint: unix://%[1]s
-address: 127.0.0.1
+address: %[6]s
 port: %[2]d
 healthzBindAddress: 127.0.0.1
 healthzPort: %[3]d
@@ -139,6 +143,8 @@ authentication:
     enabled: false
   webhook:
     enabled: true
+  x509:
+    clientCAFile: %[7]q
 authorization:
   mode: Webhook
 evictionHard:
@@ -150,7 +156,7 @@ imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 serializeImagePulls: false
 maxPods: 20
-`, n.socket, port, healthzPort, filepath.Join(n.Dir, "resolv.conf"), n.PodLogsDir)
+`, n.socket, port, healthzPort, filepath.Join(n.Dir, "resolv.conf"), n.PodLogsDir, n.IP, n.cp.KubeletClientCAFile)
 }
 
 // proxyConfig runs kube-proxy in nftables mode, its metrics and health on

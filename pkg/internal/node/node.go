@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -50,7 +51,8 @@ const readyTimeout = 2 * time.Minute
 // and removes what they left on the host.
 type Node struct {
 	Dir          string // state: containerd root, kubelet root, configs, logs
-	KubeletURL   string // https://127.0.0.1:<port>, the kubelet's API
+	IP           string // the node's InternalIP, where the kubelet's API listens
+	KubeletURL   string // https://<IP>:<port>, the kubelet's API
 	KubeletCA    string // the kubelet's self-signed serving certificate
 	PodLogsDir   string // the kubelet's podLogsDir: <ns>_<pod>_<uid>/<container>/0.log
 	SandboxImage string
@@ -87,6 +89,9 @@ func (n *Node) start(ctx context.Context, registry string) error {
 		}
 	}
 	n.PodLogsDir = filepath.Join(n.Dir, "pod-logs")
+	if n.IP, err = hostIP(); err != nil {
+		return err
+	}
 	n.socket = filepath.Join(n.Dir, "containerd", "containerd.sock")
 
 	if n.SandboxImage, err = pushPause(ctx, n.bins.Pause(), registry+"/hello-node/pause:v1"); err != nil {
@@ -131,6 +136,7 @@ func (n *Node) start(ctx context.Context, registry string) error {
 		"--kubeconfig="+n.cp.Kubeconfig,
 		"--config="+filepath.Join(n.Dir, "kubelet.yaml"),
 		"--hostname-override="+Name,
+		"--node-ip="+n.IP,
 		"--root-dir="+filepath.Join(n.Dir, "kubelet"),
 		"--cert-dir="+certDir,
 		"--v=1",
@@ -138,7 +144,7 @@ func (n *Node) start(ctx context.Context, registry string) error {
 	if err != nil {
 		return err
 	}
-	n.KubeletURL = "https://127.0.0.1:" + strconv.Itoa(kubeletPort)
+	n.KubeletURL = "https://" + net.JoinHostPort(n.IP, strconv.Itoa(kubeletPort))
 	n.KubeletCA = filepath.Join(certDir, "kubelet.crt")
 	if err := waitFor(ctx, kubelet, "node "+Name+" Ready", func() error {
 		out, err := n.cp.Kubectl(ctx, "get", "node", Name, "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`).Output()
@@ -172,6 +178,22 @@ func (n *Node) start(ctx context.Context, registry string) error {
 		}
 		return nil
 	})
+}
+
+// hostIP is the address the node registers as its InternalIP and the
+// kubelet listens on, so kube-apiserver reaches it for exec, attach and
+// logs: this host's source address towards its default route, the one the
+// kubelet would pick itself. Not 127.0.0.1: the kubelet refuses a loopback
+// node IP.
+func hostIP() (string, error) {
+	// Connecting a UDP socket sends nothing; it only asks the kernel for a
+	// route (203.0.113.1 is a documentation address, TEST-NET-3).
+	c, err := net.Dial("udp4", "203.0.113.1:9")
+	if err != nil {
+		return "", fmt.Errorf("the node needs a non-loopback IPv4 address on a default route for kube-apiserver to reach the kubelet: %w", err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).IP.String(), nil
 }
 
 // Ctr returns containerd's own client, ctr, pointed at this node's
