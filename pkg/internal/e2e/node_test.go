@@ -31,9 +31,10 @@ import (
 // `go tool ko apply -f config/` into a namespace enforcing Pod Security
 // "restricted", and checks what only a running Pod shows: the kubelet's
 // probes, the Service answering from every replica, a real Prometheus
-// scraping every Pod with the scrape job and rules of config/monitoring, a
-// rolling update and a Pod deletion under load without a lost request, and
-// the process's identity and limits as the runtime set them.
+// scraping every Pod with the scrape job and rules of config/monitoring,
+// `kubectl debug` and `kubectl exec` into the shell-less Pod, a rolling
+// update and a Pod deletion under load without a lost request, and the
+// process's identity and limits as the runtime set them.
 func TestNode(t *testing.T) {
 	root := repoRoot(t)
 	bins := kubeBinaries(t, root)
@@ -137,6 +138,12 @@ func TestNode(t *testing.T) {
 	t.Run("Prometheus scrapes every Pod and records the SLIs", func(t *testing.T) {
 		testenv.Need(t, promErr == nil, fmt.Sprintf("Prometheus with Kubernetes service discovery (%v)", promErr), monitoring.PrometheusInstallHint)
 		checkPrometheus(t, ctx, root, promBin, cp, ns, svc, pods)
+	})
+
+	// Before the rollout replaces these Pods: an ephemeral container stays
+	// in its Pod until the Pod is gone.
+	t.Run("Debug a shell-less Pod with kubectl debug", func(t *testing.T) {
+		checkDebug(t, ctx, cp, ns, pods[0], pushBusybox(t, ctx, fix))
 	})
 
 	t.Run("rolling update under load loses nothing", func(t *testing.T) {
@@ -448,24 +455,8 @@ func checkProcess(t *testing.T, ctx context.Context, n *node.Node, p pod) {
 		t.Fatal(err)
 	}
 	status := readProc(t, pid, "status")
-	field := func(name string) string {
-		for _, l := range strings.Split(status, "\n") {
-			if v, ok := strings.CutPrefix(l, name+":"); ok {
-				return strings.Join(strings.Fields(v), " ")
-			}
-		}
-		return ""
-	}
-	for _, c := range []struct{ field, want string }{
-		{"Uid", "65532 65532 65532 65532"},
-		{"Gid", "65532 65532 65532 65532"},
-		{"Groups", "65532"},
-		{"CapEff", "0000000000000000"},
-		{"CapPrm", "0000000000000000"},
-		{"CapBnd", "0000000000000000"},
-		{"NoNewPrivs", "1"},
-		{"Seccomp", "2"},
-	} {
+	field := func(name string) string { return statusField(status, name) }
+	for _, c := range append(restrictedStatus, statusWant{"Groups", "65532"}) {
 		if got := field(c.field); got != c.want {
 			t.Errorf("pid %d %s: %q, want %q", pid, c.field, got, c.want)
 		}
@@ -514,10 +505,36 @@ func checkProcess(t *testing.T, ctx context.Context, n *node.Node, p pod) {
 		t.Errorf("pid %d environment sets %s, which would override the 90%% of the limit", pid, env[i])
 	}
 	want := limit * 9 / 10
-	if got := metricValue(podMetrics(t, p), "go_memlimit_bytes"); got != want {
-		t.Errorf("%s reports go_memlimit_bytes %d, want %d (90%% of %d)", p.name, got, want, limit)
+	if got := metricValue(podMetrics(t, p), "go_gc_gomemlimit_bytes"); got != want {
+		t.Errorf("%s reports go_gc_gomemlimit_bytes %d, want %d (90%% of %d)", p.name, got, want, limit)
 	}
-	t.Logf("go_memlimit_bytes %d in the service's metrics: 90%% of the cgroup's %d", want, limit)
+	t.Logf("go_gc_gomemlimit_bytes %d in the service's metrics: 90%% of the cgroup's %d", want, limit)
+}
+
+type statusWant struct{ field, want string }
+
+// restrictedStatus is what /proc/<pid>/status shows of a process that
+// Pod Security "restricted" and the Pod's securityContext let run: uid and
+// gid 65532, no capabilities, no privilege escalation, the runtime's
+// seccomp filter.
+var restrictedStatus = []statusWant{
+	{"Uid", "65532 65532 65532 65532"},
+	{"Gid", "65532 65532 65532 65532"},
+	{"CapEff", "0000000000000000"},
+	{"CapPrm", "0000000000000000"},
+	{"CapBnd", "0000000000000000"},
+	{"NoNewPrivs", "1"},
+	{"Seccomp", "2"},
+}
+
+// statusField is one field of /proc/<pid>/status, its whitespace collapsed.
+func statusField(status, name string) string {
+	for _, l := range strings.Split(status, "\n") {
+		if v, ok := strings.CutPrefix(l, name+":"); ok {
+			return strings.Join(strings.Fields(v), " ")
+		}
+	}
+	return ""
 }
 
 func readProc(t *testing.T, pid int, name string) string {
