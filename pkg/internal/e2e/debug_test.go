@@ -137,6 +137,13 @@ func checkDebug(t *testing.T, ctx context.Context, cp *controlplane.ControlPlane
 		t.Errorf("wget localhost:8080/hello printed %q, want Hello!", got)
 	}
 
+	// kubectl logs takes the same way to the kubelet as exec: the access
+	// log line of that request is there.
+	logs, _, err := kubectl("logs", "--namespace="+ns, p.name, "-c", "hello", "--tail=1")
+	if err != nil || !strings.Contains(logs, `"path":"/hello"`) {
+		t.Errorf("kubectl logs -c hello --tail=1: %v, %q; want the access log line of GET /hello", err, logs)
+	}
+
 	// What "restricted" leaves the debug container: the Pod's user, no
 	// capabilities, no privilege escalation, the runtime's seccomp filter.
 	self := mustExec("cat", "/proc/self/status")
