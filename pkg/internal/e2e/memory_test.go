@@ -73,17 +73,26 @@ func TestHeaderFloodStaysUnderThePodMemoryLimit(t *testing.T) {
 	for _, target := range []struct{ name, addr string }{{"service port", service}, {"metrics port", metrics}} {
 		for _, size := range []int{maxHeader, 30 << 10} {
 			conns := flood(target.addr, 3000, size)
-			// The service answers at once, the flood still connected.
+			// The service answers right after, the flood still connected:
+			// within the 500 ms net/http holds each connection it answered
+			// 431, busy, before closing it (the cap refuses new ones then).
 			for _, path := range []string{"/healthz", "/hello"} {
-				resp, err := client.Get("http://" + service + path)
+				took, err := answersWithin(2*time.Second, func() error {
+					resp, err := client.Get("http://" + service + path)
+					if err != nil {
+						return err
+					}
+					resp.Body.Close()
+					if resp.StatusCode != 200 {
+						return fmt.Errorf("status %d", resp.StatusCode)
+					}
+					return nil
+				})
 				if err != nil {
 					t.Fatalf("after a flood of %d-byte headers on the %s: GET %s: %v (OOM kills: %d)\n%s",
 						size, target.name, path, err, cg.oomKills(), logs.String())
 				}
-				resp.Body.Close()
-				if resp.StatusCode != 200 {
-					t.Errorf("after a flood of %d-byte headers on the %s: GET %s = %d", size, target.name, path, resp.StatusCode)
-				}
+				t.Logf("GET %s answered %s after the flood of %d-byte blocks on the %s", path, took.Round(time.Millisecond), size, target.name)
 			}
 			for _, c := range conns {
 				c.Close()
@@ -101,6 +110,19 @@ func TestHeaderFloodStaysUnderThePodMemoryLimit(t *testing.T) {
 		exited <- err
 		t.Fatalf("the service exited during the floods: %v\n%s", err, logs.String())
 	default:
+	}
+}
+
+// answersWithin calls get until it succeeds, for at most d, and says how
+// long that took, or the last error.
+func answersWithin(d time.Duration, get func() error) (time.Duration, error) {
+	start := time.Now()
+	for {
+		err := get()
+		if err == nil || time.Since(start) > d {
+			return time.Since(start), err
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -214,6 +236,24 @@ func newMemoryCgroup(t *testing.T, limit int64) *memoryCgroup {
 		_ = os.WriteFile(filepath.Join(cg.dir, "memory.memsw.limit_in_bytes"), []byte(strconv.FormatInt(limit, 10)), 0o644)
 	}
 	return cg
+}
+
+// limit is the cgroup's memory limit in bytes.
+func (cg *memoryCgroup) limit(t *testing.T) int64 {
+	t.Helper()
+	file := "memory.max"
+	if cg.v1 {
+		file = "memory.limit_in_bytes"
+	}
+	b, err := os.ReadFile(filepath.Join(cg.dir, file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		t.Fatalf("%s/%s: %v", cg.dir, file, err)
+	}
+	return n
 }
 
 // oomKills is the number of processes the kernel has killed in the cgroup
