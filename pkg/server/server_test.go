@@ -77,8 +77,8 @@ func TestRoutes(t *testing.T) {
 				t.Errorf("body does not contain %q:\n%s", tt.wantContains, rec.Body.String())
 			}
 			for k, v := range securityHeaders {
-				if got := rec.Header().Get(k); got != v {
-					t.Errorf("%s = %q, want %q", k, got, v)
+				if got := rec.Header().Get(k); got != v[0] {
+					t.Errorf("%s = %q, want %q", k, got, v[0])
 				}
 			}
 			if rec.Header().Get(echo.HeaderXRequestID) == "" {

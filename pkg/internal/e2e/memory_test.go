@@ -35,33 +35,12 @@ func TestHeaderFloodStaysUnderThePodMemoryLimit(t *testing.T) {
 	testenv.Need(t, os.Geteuid() == 0, "root (to create a memory cgroup)", "run the tests as root")
 	pod := deploymentPod(t, loadConfig(t, repoRoot(t))["Deployment"])
 	cg := newMemoryCgroup(t, pod.memoryLimit)
-	img, _ := platformImage(t, remoteIndex(t, helloImage(t).Ref), "linux/"+runtime.GOARCH)
-	bin := filepath.Join(t.TempDir(), "hello")
-	if err := os.WriteFile(bin, flatten(t, img).binary, 0o755); err != nil {
-		t.Fatal(err)
-	}
-
 	// The Pod's environment, but for where to listen.
 	service := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	metrics := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	cmd := exec.Command("/bin/sh", "-c", `echo $$ > "$0" && exec "$1" --addr "$2" --metrics-addr "$3"`, cg.procs, bin, service, metrics)
+	cmd := exec.Command("/bin/sh", "-c", `echo $$ > "$0" && exec "$1" --addr "$2" --metrics-addr "$3"`, cg.procs, imageBinary(t), service, metrics)
 	cmd.Env = pod.env
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := waitHTTP(ctx, "http://"+service+"/healthz", exited); err != nil {
-		t.Fatalf("%v\n%s", err, logs.String())
-	}
+	exited, logs := startService(t, cmd, service)
 
 	maxHeader := config.Default().MaxHeaderBytes
 	for _, kv := range pod.env {
@@ -111,6 +90,41 @@ func TestHeaderFloodStaysUnderThePodMemoryLimit(t *testing.T) {
 		t.Fatalf("the service exited during the floods: %v\n%s", err, logs.String())
 	default:
 	}
+}
+
+// imageBinary is the image's binary for this machine, written to a file.
+func imageBinary(t *testing.T) string {
+	t.Helper()
+	img, _ := platformImage(t, remoteIndex(t, helloImage(t).Ref), "linux/"+runtime.GOARCH)
+	bin := filepath.Join(t.TempDir(), "hello")
+	if err := os.WriteFile(bin, flatten(t, img).binary, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+// startService starts cmd, the service, and waits until /healthz answers
+// on addr; the test's cleanup kills it. It returns the channel that gets
+// cmd's exit and the service's output so far.
+func startService(t *testing.T, cmd *exec.Cmd, addr string) (chan error, *bytes.Buffer) {
+	t.Helper()
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := waitHTTP(ctx, "http://"+addr+"/healthz", exited); err != nil {
+		t.Fatalf("%v\n%s", err, logs.String())
+	}
+	return exited, &logs
 }
 
 // answersWithin calls get until it succeeds, for at most d, and says how
