@@ -834,3 +834,36 @@ func TestDroppedLinesAreReportedOnceStdoutDrains(t *testing.T) {
 		t.Errorf("the warning does not say %s (log_lines_dropped_total %d)", want, dropped)
 	}
 }
+
+// On a graceful shutdown every line logged before it reaches stdout: the
+// access log line of each request answered, then the shutdown's own lines,
+// none dropped.
+func TestGracefulShutdownWritesEveryLogLine(t *testing.T) {
+	in := start(t, nil)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
+	defer client.CloseIdleConnections()
+	var ids []string
+	for range 500 {
+		resp, err := client.Get("http://" + in.addr + "/hello")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		ids = append(ids, resp.Header.Get("X-Request-Id"))
+	}
+	in.cancel()
+	if err := <-in.done; err != nil {
+		t.Fatalf("run = %v after a graceful shutdown", err)
+	}
+	in.done <- nil // for the cleanup
+	out := in.stdout.String()
+	for i, id := range ids {
+		if !strings.Contains(out, `"request_id":"`+id+`"`) {
+			t.Fatalf("request %d's access log line (%s) is not on stdout after the shutdown", i+1, id)
+		}
+	}
+	if !strings.HasSuffix(out, "\"msg\":\"shutdown: complete\"}\n") {
+		t.Errorf("stdout does not end with the shutdown's last line:\n%s", out[max(0, len(out)-500):])
+	}
+}
