@@ -59,7 +59,7 @@ func Busybox(ctx context.Context) (v1.Image, error) {
 		Layer: layer,
 		History: v1.History{
 			Created:   v1.Time{Time: baseEpoch},
-			CreatedBy: "github.com/kobuilt/hello/pkg/internal/airgap.Busybox",
+			CreatedBy: "pkg/internal/airgap.Busybox",
 			Comment:   "offline stand-in for busybox: Debian's busybox-static",
 		},
 	})
