@@ -134,8 +134,12 @@ func TestDockerfileFigures(t *testing.T) {
 		}
 		return "different (" + dfShort(a) + " vs " + dfShort(b) + ")"
 	}
-	fmt.Fprintf(&md, "Measured %s on %s with Go %s, Docker %s (BuildKit, vfs storage), by `%s=DIR go test -tags figures -run TestDockerfileFigures ./pkg/internal/e2e`. Bases are the offline stand-ins (golang: this machine's toolchain + busybox; distroless/static: pkg/internal/airgap's).\n\n",
-		time.Now().UTC().Format("2006-01-02"), runtime.GOARCH, strings.TrimPrefix(dfGoVersion(t), "go"), strings.TrimSpace(dockerVersion), figuresEnv)
+	head, err := gitHead(repoRoot(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(&md, "Measured %s at commit %s on %s with Go %s, Docker %s (BuildKit, vfs storage), by `%s=DIR go test -tags figures -run TestDockerfileFigures ./pkg/internal/e2e`. Bases are the offline stand-ins (golang: this machine's toolchain + busybox; distroless/static: pkg/internal/airgap's).\n\n",
+		time.Now().UTC().Format("2006-01-02"), head, runtime.GOARCH, strings.TrimPrefix(dfGoVersion(t), "go"), strings.TrimSpace(dockerVersion), figuresEnv)
 	fmt.Fprintf(&md, "| | single-stage | multi-stage Dockerfile | ko |\n|---|---|---|---|\n")
 	fmt.Fprintf(&md, "| compressed size, as pushed | %s | %s | %s |\n", imagecompare.MB(single.CompressedBytes), imagecompare.MB(multi.CompressedBytes), imagecompare.MB(koF.CompressedBytes))
 	fmt.Fprintf(&md, "| all layers re-gzipped at -%d (same encoder) | %s | %s | %s |\n", dfRegzipLevel, imagecompare.MB(single.GzipBytes), imagecompare.MB(multi.GzipBytes), imagecompare.MB(koF.GzipBytes))

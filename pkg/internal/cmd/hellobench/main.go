@@ -20,7 +20,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
+	"runtime"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -81,6 +84,7 @@ func run(args []string, out io.Writer) error {
 	}
 
 	fmt.Fprintf(out, "hellobench: hello = this service; echo = bare echo hello; bare = bare net/http hello\n")
+	fmt.Fprintf(out, "%s, %s, %s/%s, %d CPUs, %s\n", describeCommit(root), runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), time.Now().UTC().Format(time.DateOnly))
 	fmt.Fprintf(out, "%d rounds x %s, %d connections, GET /hello, load generator in this process\n\n", s.rounds, s.duration, s.concurrency)
 	fmt.Fprintf(out, "binary (CGO_ENABLED=0 -trimpath -ldflags='-s -w'): hello %s, echo %s, bare %s; hello/echo %.2f, hello/bare %.2f\n\n",
 		mb(hello.size), mb(echo.size), mb(bare.size), float64(hello.size)/float64(echo.size), float64(hello.size)/float64(bare.size))
@@ -201,4 +205,19 @@ func round(d time.Duration) time.Duration {
 	default:
 		return d.Round(time.Microsecond)
 	}
+}
+
+// describeCommit names the commit the servers were built from, and says if
+// the tree had changes on top of it: a figure is only as good as knowing
+// what it measured.
+func describeCommit(root string) string {
+	head, err := exec.Command("git", "-C", root, "rev-parse", "HEAD").Output()
+	if err != nil {
+		return "commit unknown (not a git checkout)"
+	}
+	s := "commit " + strings.TrimSpace(string(head))
+	if st, _ := exec.Command("git", "-C", root, "status", "--porcelain").Output(); len(st) > 0 {
+		s += " with uncommitted changes"
+	}
+	return s
 }

@@ -208,6 +208,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	load, _ := os.ReadFile("/proc/loadavg") // other work on the machine skews times
 	fmt.Fprintf(tw, "load average\t%s (at the end; %d CPUs)\n", strings.Join(strings.Fields(string(load))[:min(3, len(strings.Fields(string(load))))], " "), runtime.NumCPU())
+	if head, err := exec.Command("git", "-C", *dir, "rev-parse", "HEAD").Output(); err == nil {
+		fmt.Fprintf(tw, "commit\t%s, %s\n", strings.TrimSpace(string(head)), runtime.Version())
+	}
 	fmt.Fprintf(tw, "image\t%s\n", ref)
 	fmt.Fprintf(tw, "base\t%s (offline stand-in for distroless static)\n\n", base)
 	fmt.Fprintln(tw, "platform\timage (compressed)\tbinary (gzip)\tbase (compressed)\timage / (binary+base)\ttarget")
