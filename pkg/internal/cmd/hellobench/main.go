@@ -216,7 +216,7 @@ func describeCommit(root string) string {
 		return "commit unknown (not a git checkout)"
 	}
 	s := "commit " + strings.TrimSpace(string(head))
-	if st, _ := exec.Command("git", "-C", root, "status", "--porcelain").Output(); len(st) > 0 {
+	if st, _ := exec.Command("git", "-C", root, "status", "--porcelain", "--untracked-files=no").Output(); len(st) > 0 {
 		s += " with uncommitted changes"
 	}
 	return s

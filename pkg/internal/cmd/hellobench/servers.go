@@ -112,11 +112,18 @@ func (p *process) stop() {
 	}
 }
 
+// waitListening waits until the server started at t0 answers, for at most
+// 10 s.
 func (p *process) waitListening(t0 time.Time) error {
 	for {
+		// A request answered, not just a connection accepted: hello
+		// listens on its port before it has opened its metrics port.
 		if c, err := net.Dial("tcp", p.addr); err == nil {
+			ok := oneRequest(bufio.NewReader(c), c) == nil
 			c.Close()
-			return nil
+			if ok {
+				return nil
+			}
 		}
 		if time.Since(t0) > 10*time.Second {
 			return errors.New("not listening after 10s")
