@@ -181,7 +181,7 @@ func TestFoldAndSort(t *testing.T) {
 	}
 }
 
-// The table is quoted in docs/performance.md; this is its format, from the
+// The table is in docs/figures/hellobench.txt; this is its format, from the
 // figures of a real run.
 func TestWriteModuleTable(t *testing.T) {
 	hello := &server{name: "hello", size: 7447e3}
