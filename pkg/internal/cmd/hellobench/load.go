@@ -34,7 +34,7 @@ func (s *server) load(set settings) (loadResult, error) {
 		return loadResult{}, err
 	}
 	defer p.stop()
-	if err := p.waitListening(t0); err != nil {
+	if _, err := p.waitListening(t0); err != nil {
 		return loadResult{}, err
 	}
 	if set.warmup > 0 {
@@ -186,7 +186,7 @@ func (s *server) requestCost(window time.Duration, metricsFirst bool) (cost, err
 		return cost{}, err
 	}
 	defer p.stop()
-	if err := p.waitListening(t0); err != nil {
+	if _, err := p.waitListening(t0); err != nil {
 		return cost{}, err
 	}
 	metricsAddr := p.addr

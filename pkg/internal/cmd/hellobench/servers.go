@@ -112,48 +112,47 @@ func (p *process) stop() {
 	}
 }
 
-// waitListening waits until the server started at t0 answers, for at most
-// 10 s.
-func (p *process) waitListening(t0 time.Time) error {
-	for {
+// waitListening waits until the server started at t0 answers a request,
+// for at most 10 s, and returns how long that took from t0.
+func (p *process) waitListening(t0 time.Time) (time.Duration, error) {
+	for time.Since(t0) < 10*time.Second {
 		// A request answered, not just a connection accepted: hello
 		// listens on its port before it has opened its metrics port.
 		if c, err := net.Dial("tcp", p.addr); err == nil {
 			ok := oneRequest(bufio.NewReader(c), c) == nil
 			c.Close()
 			if ok {
-				return nil
-			}
-		}
-		if time.Since(t0) > 10*time.Second {
-			return errors.New("not listening after 10s")
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
-// startOnce times one start to the first 200 on /hello, then reads the
-// resident memory after a second of idling.
-func (s *server) startOnce() (time.Duration, int, error) {
-	p, t0, err := s.start()
-	if err != nil {
-		return 0, 0, err
-	}
-	defer p.stop()
-	for time.Since(t0) < 10*time.Second {
-		if c, err := net.Dial("tcp", p.addr); err == nil {
-			ok := oneRequest(bufio.NewReader(c), c) == nil
-			c.Close()
-			if ok {
-				d := time.Since(t0)
-				time.Sleep(time.Second)
-				kb, err := rssKB(p.cmd.Process.Pid)
-				return d, kb, err
+				return time.Since(t0), nil
 			}
 		}
 		time.Sleep(200 * time.Microsecond)
 	}
-	return 0, 0, errors.New("no 200 within 10s")
+	return 0, errors.New("no 200 within 10s")
+}
+
+// timeStart times one start to the first 200 on /hello.
+func (s *server) timeStart() (time.Duration, error) {
+	p, t0, err := s.start()
+	if err != nil {
+		return 0, err
+	}
+	defer p.stop()
+	return p.waitListening(t0)
+}
+
+// idleRSS starts the server, waits for its first 200 on /hello and reads
+// its resident memory after a second of idling.
+func (s *server) idleRSS() (int, error) {
+	p, t0, err := s.start()
+	if err != nil {
+		return 0, err
+	}
+	defer p.stop()
+	if _, err := p.waitListening(t0); err != nil {
+		return 0, err
+	}
+	time.Sleep(time.Second)
+	return rssKB(p.cmd.Process.Pid)
 }
 
 func freePort() (string, error) {
