@@ -181,9 +181,9 @@ const fdReserve = 32
 // The memory budget (docs/operations.md, "Memory"): the process without
 // connections (the runtime, the log queue, the metrics port's connections)
 // plus, for each connection, the most it holds with an unfinished header
-// block of MAX_HEADER_BYTES pending, measured at 23, 40 and 63 KiB for 8,
-// 16 and 30 KB: net/http's buffers and goroutine, and the header line's
-// buffer, which grows by doubling.
+// block of MAX_HEADER_BYTES pending: net/http's buffers and goroutine, and
+// the header line's buffer, which grows by doubling.
+// TestMemoryPerConnectionFitsTheBudget measures it against this formula.
 const baseBytes = 16 << 20
 
 func connectionBytes(maxHeaderBytes int) int64 { return 16<<10 + 2*int64(maxHeaderBytes) }

@@ -92,6 +92,59 @@ func TestHeaderFloodStaysUnderThePodMemoryLimit(t *testing.T) {
 	}
 }
 
+// TestMemoryPerConnectionFitsTheBudget measures what one connection holds
+// with an unfinished header block of each size pending, and checks it
+// against the per-connection budget cmd/hello sizes MAX_CONNECTIONS by
+// (connectionBytes: 16 KiB + 2 x MAX_HEADER_BYTES, where MAX_HEADER_BYTES
+// is at least 8 KiB and at least the block). The image's binary runs in a
+// memory cgroup large enough that no connection cap or GC pressure
+// shapes the result; each size gets a fresh process, and the figure is
+// the cgroup's growth over 1,000 connections.
+func TestMemoryPerConnectionFitsTheBudget(t *testing.T) {
+	testenv.Need(t, os.Geteuid() == 0, "root (to create a memory cgroup)", "run the tests as root")
+	const conns, limit = 1000, 256 << 20
+	bin := imageBinary(t)
+	for _, size := range []int{0, 8 << 10, 16 << 10, 30 << 10} {
+		t.Run(fmt.Sprintf("%dB", size), func(t *testing.T) {
+			cg := newMemoryCgroup(t, limit)
+			service := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+			metrics := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+			cmd := exec.Command("/bin/sh", "-c", `echo $$ > "$0" && exec "$1" --addr "$2" --metrics-addr "$3"`, cg.procs, bin, service, metrics)
+			// A header timeout long enough that no connection is closed while
+			// it is measured.
+			cmd.Env = []string{"MAX_CONNECTIONS=1024", "MAX_HEADER_BYTES=32768", "READ_HEADER_TIMEOUT=60s", "LOG_LEVEL=error", "GOGC=10"}
+			startService(t, cmd, service)
+			base := cg.settledUsage(t)
+
+			opened := flood(service, conns, size)
+			defer func() {
+				for _, c := range opened {
+					c.Close()
+				}
+			}()
+			if len(opened) != conns {
+				t.Fatalf("%d of %d connections opened", len(opened), conns)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			// At least: the connection that found the service ready may
+			// still be open too.
+			for open := 0; open < conns; open = metricValue(get(t, "http://"+metrics+"/metrics"), "http_connections_open") {
+				if ctx.Err() != nil {
+					t.Fatalf("the service had %d of the %d connections open after 30 s", open, conns)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			each := float64(cg.settledUsage(t)-base) / conns
+			budget := 16<<10 + 2*max(8<<10, size)
+			t.Logf("%d connections with a %d-byte unfinished header block each: %.1f KiB per connection (budget %d KiB)", conns, size, each/1024, budget>>10)
+			if each > float64(budget) {
+				t.Errorf("a connection with a %d-byte block pending holds %.1f KiB, more than the %d KiB cmd/hello budgets for it: MAX_CONNECTIONS would not fit the memory limit", size, each/1024, budget>>10)
+			}
+		})
+	}
+}
+
 // imageBinary is the image's binary for this machine, written to a file.
 func imageBinary(t *testing.T) string {
 	t.Helper()
@@ -222,7 +275,7 @@ type memoryCgroup struct {
 func newMemoryCgroup(t *testing.T, limit int64) *memoryCgroup {
 	t.Helper()
 	cg := &memoryCgroup{}
-	name := fmt.Sprintf("hello-e2e-%d", os.Getpid())
+	name := fmt.Sprintf("hello-e2e-%d-%s", os.Getpid(), strings.ReplaceAll(t.Name(), "/", "-"))
 	if _, err := os.Stat("/sys/fs/cgroup/memory/memory.limit_in_bytes"); err == nil {
 		cg.dir, cg.v1 = filepath.Join("/sys/fs/cgroup/memory", name), true
 	} else {
@@ -297,6 +350,38 @@ func (cg *memoryCgroup) peak() int64 {
 	b, _ := os.ReadFile(filepath.Join(cg.dir, file))
 	n, _ := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
 	return n
+}
+
+// settledUsage is the cgroup's memory use once it has stopped growing:
+// two readings 200 ms apart within 64 KiB, for at most 10 s.
+func (cg *memoryCgroup) settledUsage(t *testing.T) int64 {
+	t.Helper()
+	file := "memory.current"
+	if cg.v1 {
+		file = "memory.usage_in_bytes"
+	}
+	read := func() int64 {
+		b, err := os.ReadFile(filepath.Join(cg.dir, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+		if err != nil {
+			t.Fatalf("%s/%s: %v", cg.dir, file, err)
+		}
+		return n
+	}
+	last := read()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		time.Sleep(200 * time.Millisecond)
+		now := read()
+		if now-last < 64<<10 && last-now < 64<<10 {
+			return now
+		}
+		last = now
+	}
+	t.Fatalf("%s: memory use still changing after 10 s", cg.dir)
+	return 0
 }
 
 func (cg *memoryCgroup) resetPeak() {
