@@ -50,8 +50,9 @@ var externalVars = map[string]bool{
 	// The go command's and the Go runtime's.
 	"GOTOOLCHAIN": true, "GOOS": true, "GOARCH": true, "GOFLAGS": true, "GOPROXY": true,
 	"GOMODCACHE": true, "CGO_ENABLED": true, "GODEBUG": true,
-	// ko's: where to push, and the base image instead of .ko.yaml's.
-	"KO_DOCKER_REPO": true, "KO_DEFAULTBASEIMAGE": true,
+	// ko's: where to push, the base image instead of .ko.yaml's, and the
+	// cache that lets it skip relinking an unchanged binary.
+	"KO_DOCKER_REPO": true, "KO_DEFAULTBASEIMAGE": true, "KOCACHE": true,
 	// docker build's switch to BuildKit.
 	"DOCKER_BUILDKIT": true,
 	// Renovate's (its local dry run in testing.md).
