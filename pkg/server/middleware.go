@@ -1,18 +1,16 @@
 package server
 
 import (
-	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"runtime"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/kobuilt/hello/pkg/connlimit"
 )
@@ -156,47 +154,18 @@ func bounded(s string, n int) string {
 	return s[:n] + "…(" + strconv.Itoa(len(s)) + " bytes)"
 }
 
-// recoverPanics turns a panic into a 500 and logs it with its stack; the client
-// sees only echo's JSON error, written by edge.
-func (s *Server) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) (err error) {
-		defer func() {
-			r := recover()
-			if r == nil {
-				return
-			}
-			perr, ok := r.(error)
-			if !ok {
-				perr = fmt.Errorf("%v", r)
-			}
-			if errors.Is(perr, http.ErrAbortHandler) {
-				panic(r) // net/http's way to abort a response: let it do so
-			}
-			stack := make([]byte, 4<<10)
-			stack = stack[:runtime.Stack(stack, false)]
+// recoverPanics turns a panic into a 500 and logs it with the panicking
+// goroutine's stack; the client sees only echo's JSON error, which edge
+// writes so that it logs the status the client got.
+func (s *Server) recoverPanics() echo.MiddlewareFunc {
+	return middleware.RecoverWithConfig(middleware.RecoverConfig{
+		DisableStackAll:     true,
+		DisableErrorHandler: true,
+		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
 			s.log.LogAttrs(c.Request().Context(), slog.LevelError, "panic recovered", append(requestAttrs(c),
-				slog.String("error", perr.Error()),
+				slog.String("error", err.Error()),
 				slog.String("stack", string(stack)))...)
-			err = fmt.Errorf("panic: %w", perr)
-		}()
-		return next(c)
-	}
-}
-
-// requestTimeout gives each request's context a deadline, so anything a
-// handler waits on gives up in time; a handler that returns
-// context.DeadlineExceeded gets a 503.
-func requestTimeout(d time.Duration) echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			ctx, cancel := context.WithTimeout(c.Request().Context(), d)
-			defer cancel()
-			c.SetRequest(c.Request().WithContext(ctx))
-			err := next(c)
-			if errors.Is(err, context.DeadlineExceeded) {
-				return echo.ErrServiceUnavailable.WithInternal(err)
-			}
-			return err
-		}
-	}
+			return fmt.Errorf("panic: %w", err)
+		},
+	})
 }

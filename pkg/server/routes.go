@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
 )
 
 // routes is the one place that lists every route and the middleware.
@@ -16,7 +17,9 @@ func (s *Server) routes() {
 		e.Logger.SetOutput(io.Discard) // everything is logged through slog
 		e.HTTPErrorHandler = s.handleError
 		// Outermost first. s.edge sees every request, 404 and 405 included.
-		e.Use(s.edge, s.recoverPanics, requestTimeout(s.requestTimeout))
+		// ContextTimeout gives each request's context a deadline and turns a
+		// handler's context.DeadlineExceeded into a 503.
+		e.Use(s.edge, s.recoverPanics(), middleware.ContextTimeout(s.requestTimeout))
 	}
 
 	s.echo.Match(getOrHead, "/hello", handleHello)
