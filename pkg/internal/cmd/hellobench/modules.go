@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"cmp"
 	"fmt"
 	"io"
 	"os"
@@ -16,15 +15,18 @@ import (
 )
 
 // Group names for the standard library, split where the bytes go, and for
-// what the symbol table cannot attribute. Every other group is a module's
-// path; the main module's, hello's own code, is found at run time.
+// what the symbol table cannot attribute. Every other group is a
+// dependency's module path.
 const (
 	groupRuntime = "std: runtime"
 	groupNet     = "std: net, net/http"
 	groupCrypto  = "std: crypto, TLS, x509"
 	groupStd     = "std: everything else"
 	groupSmall   = "modules under 20 KB each"
-	groupOther   = "unattributed: pclntab, type data, headers"
+	// The main module by role, not by path: the figures stay true of a
+	// copy made with gonew, and name no module path a copy would keep.
+	groupMain  = "this module"
+	groupOther = "unattributed: pclntab, type data, headers"
 )
 
 // moduleSize is how many bytes of a stripped binary one group accounts for.
@@ -45,13 +47,11 @@ func moduleSizes(root, dir string, servers []*server) ([]moduleSize, error) {
 		}
 		totals[g][s] += n
 	}
-	mainModule := ""
 	for _, s := range servers {
-		pkgs, mod, err := packageGroups(root, s.pkg)
+		pkgs, err := packageGroups(root, s.pkg)
 		if err != nil {
 			return nil, err
 		}
-		mainModule = cmp.Or(mainModule, mod)
 		bin := filepath.Join(dir, s.name+".sym")
 		cmd := exec.Command("go", "build", "-trimpath", "-o", bin, s.pkg)
 		cmd.Dir = root
@@ -72,17 +72,14 @@ func moduleSizes(root, dir string, servers []*server) ([]moduleSize, error) {
 		}
 		add(groupOther, s, s.size-attributed)
 	}
-	return foldAndSort(totals, mainModule), nil
+	return foldAndSort(totals), nil
 }
 
 // foldAndSort turns the bytes per group and server into the table's rows:
 // the standard library first, then modules by size, then the main module
 // (hello's own code) and what nm could not attribute.
-func foldAndSort(totals map[string]map[*server]int64, mainModule string) []moduleSize {
+func foldAndSort(totals map[string]map[*server]int64) []moduleSize {
 	rank := func(g string) int {
-		if g == mainModule {
-			return 6
-		}
 		switch g {
 		case groupRuntime:
 			return 0
@@ -94,6 +91,8 @@ func foldAndSort(totals map[string]map[*server]int64, mainModule string) []modul
 			return 3
 		case groupSmall:
 			return 5
+		case groupMain:
+			return 6
 		case groupOther:
 			return 7
 		}
@@ -143,41 +142,40 @@ func foldAndSort(totals map[string]map[*server]int64, mainModule string) []modul
 const listFormat = "{{.ImportPath}} {{.Standard}}{{with .Module}} {{.Path}} {{.Main}}{{end}}"
 
 // packageGroups maps every package linked into pkg, a path relative to the
-// module root, to its group: the module path, or an area of the standard
-// library. mainModule is the main module's path.
-func packageGroups(root, pkg string) (groups map[string]string, mainModule string, err error) {
+// module root, to its group: groupMain, another module's path, or an area
+// of the standard library.
+func packageGroups(root, pkg string) (map[string]string, error) {
 	cmd := exec.Command("go", "list", "-deps", "-f", listFormat, pkg)
 	cmd.Dir = root
 	b, err := cmd.Output()
 	if err != nil {
-		return nil, "", fmt.Errorf("go list -deps %s: %w", pkg, err)
+		return nil, fmt.Errorf("go list -deps %s: %w", pkg, err)
 	}
-	groups, mainModule, err = parsePackageGroups(bytes.NewReader(b))
+	groups, err := parsePackageGroups(bytes.NewReader(b))
 	if err != nil {
-		return nil, "", fmt.Errorf("go list -deps %s: %w", pkg, err)
+		return nil, fmt.Errorf("go list -deps %s: %w", pkg, err)
 	}
-	return groups, mainModule, nil
+	return groups, nil
 }
 
 // parsePackageGroups reads go list -deps -f listFormat output.
-func parsePackageGroups(r io.Reader) (groups map[string]string, mainModule string, err error) {
-	groups = map[string]string{}
+func parsePackageGroups(r io.Reader) (map[string]string, error) {
+	groups := map[string]string{}
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
 		switch {
 		case len(f) == 2 && f[1] == "true":
 			groups[f[0]] = stdGroup(f[0])
-		case len(f) == 4 && f[1] == "false":
+		case len(f) == 4 && f[1] == "false" && f[3] == "true":
+			groups[f[0]] = groupMain
+		case len(f) == 4 && f[1] == "false" && f[3] == "false":
 			groups[f[0]] = f[2]
-			if f[3] == "true" {
-				mainModule = f[2]
-			}
 		default:
-			return nil, "", fmt.Errorf("%q: want import path, standard and, outside the standard library, module path and main", sc.Text())
+			return nil, fmt.Errorf("%q: want import path, standard and, outside the standard library, module path and main", sc.Text())
 		}
 	}
-	return groups, mainModule, sc.Err()
+	return groups, sc.Err()
 }
 
 func stdGroup(p string) string {

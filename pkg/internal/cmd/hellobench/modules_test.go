@@ -13,8 +13,6 @@ import (
 //	testdata/go-list-deps: go list -deps -f listFormat ./cmd/hello, whole
 //	testdata/nm-size: lines of go tool nm -size of ./cmd/hello built with
 //	  CGO_ENABLED=0 -trimpath, one or two per kind of symbol
-const sampleMain = "example.com/acme/api"
-
 func sampleGroups(t *testing.T) map[string]string {
 	t.Helper()
 	f, err := os.Open("testdata/go-list-deps")
@@ -22,12 +20,9 @@ func sampleGroups(t *testing.T) map[string]string {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	groups, mainModule, err := parsePackageGroups(f)
+	groups, err := parsePackageGroups(f)
 	if err != nil {
 		t.Fatal(err)
-	}
-	if mainModule != sampleMain {
-		t.Fatalf("main module %q, want %q", mainModule, sampleMain)
 	}
 	return groups
 }
@@ -50,8 +45,8 @@ func TestParsePackageGroups(t *testing.T) {
 		"github.com/labstack/echo/v4":         "github.com/labstack/echo/v4",
 		"github.com/labstack/gommon/color":    "github.com/labstack/gommon",
 		"golang.org/x/net/http2":              "golang.org/x/net",
-		"example.com/acme/api/pkg/server":     sampleMain,
-		"example.com/acme/api/cmd/hello":      sampleMain,
+		"example.com/acme/api/pkg/server":     groupMain,
+		"example.com/acme/api/cmd/hello":      groupMain,
 	} {
 		if got, ok := groups[pkg]; got != want {
 			t.Errorf("%s: group %q (listed: %t), want %q", pkg, got, ok, want)
@@ -65,12 +60,12 @@ func TestParsePackageGroups(t *testing.T) {
 		"standard not a bool":   "net/http yes\n",
 		"empty line":            "net/http true\n\nruntime true\n",
 	} {
-		if g, m, err := parsePackageGroups(strings.NewReader(in)); err == nil {
-			t.Errorf("%s: got %d groups, main %q; want an error", name, len(g), m)
+		if g, err := parsePackageGroups(strings.NewReader(in)); err == nil {
+			t.Errorf("%s: got %d groups; want an error", name, len(g))
 		}
 	}
-	if g, m, err := parsePackageGroups(strings.NewReader("")); err != nil || len(g) != 0 || m != "" {
-		t.Errorf("no output: %v, %q, %v; want nothing and no error", g, m, err)
+	if g, err := parsePackageGroups(strings.NewReader("")); err != nil || len(g) != 0 {
+		t.Errorf("no output: %v, %v; want nothing and no error", g, err)
 	}
 }
 
@@ -82,7 +77,7 @@ func TestSymbolGroup(t *testing.T) {
 		"go:itab.*net/http.response,net/http.ResponseWriter":       groupNet,
 		"github.com/labstack/gommon/color..inittask":               "github.com/labstack/gommon",
 		"golang.org/x/sys/unix.Syscall.abi0":                       "golang.org/x/sys",
-		"example.com/acme/api/pkg/server.(*Server).ConnContext-fm": sampleMain,
+		"example.com/acme/api/pkg/server.(*Server).ConnContext-fm": groupMain,
 		// A generic instance belongs to the package of the function, not
 		// to those of its type arguments.
 		"cmp.Or[go.shape.interface { Error() string }]":                                            groupStd,
@@ -112,7 +107,7 @@ func TestGroupSizes(t *testing.T) {
 	// B and b (bss) take no bytes in the file: config.ErrHelp,
 	// runtime.mheap_ and runtime.bss count nowhere.
 	want := map[string]int64{
-		sampleMain:                           247 + 16 + 24,
+		groupMain:                            247 + 16 + 24,
 		"github.com/labstack/echo/v4":        926,
 		"github.com/labstack/gommon":         16,
 		"github.com/VictoriaMetrics/metrics": 280,
@@ -151,7 +146,7 @@ func TestFoldAndSort(t *testing.T) {
 	hello, echo, bare := &server{name: "hello"}, &server{name: "echo"}, &server{name: "bare"}
 	totals := map[string]map[*server]int64{
 		groupOther:                           {hello: 3836e3, echo: 3534e3, bare: 2994e3},
-		sampleMain:                           {hello: 47e3},
+		groupMain:                            {hello: 47e3},
 		groupCrypto:                          {hello: 1082e3, echo: 1186e3, bare: 1079e3},
 		groupNet:                             {hello: 646e3, echo: 643e3, bare: 654e3},
 		groupStd:                             {hello: 1141e3, echo: 935e3, bare: 525e3},
@@ -164,10 +159,10 @@ func TestFoldAndSort(t *testing.T) {
 		// Under 20 KB in one binary only: its own row.
 		"golang.org/x/net": {hello: 19e3, echo: 25e3},
 	}
-	got := foldAndSort(totals, sampleMain)
+	got := foldAndSort(totals)
 	want := []string{groupRuntime, groupStd, groupNet, groupCrypto,
 		"github.com/labstack/echo/v4", "golang.org/x/net", "github.com/VictoriaMetrics/metrics",
-		groupSmall, sampleMain, groupOther}
+		groupSmall, groupMain, groupOther}
 	var names []string
 	for _, m := range got {
 		names = append(names, m.group)
@@ -190,7 +185,7 @@ func TestWriteModuleTable(t *testing.T) {
 	mods := []moduleSize{
 		{groupRuntime, map[*server]int64{hello: 608e3, echo: 596e3, bare: 584e3}},
 		{"github.com/labstack/echo/v4", map[*server]int64{hello: 28e3, echo: 30e3}},
-		{sampleMain, map[*server]int64{hello: 47e3}},
+		{groupMain, map[*server]int64{hello: 47e3}},
 		{groupOther, map[*server]int64{hello: 3836e3, echo: 3534e3, bare: 2994e3}},
 	}
 	var b strings.Builder
@@ -198,7 +193,7 @@ func TestWriteModuleTable(t *testing.T) {
 	want := `                                               hello     echo     bare
                                std: runtime   608 KB   596 KB   584 KB
                 github.com/labstack/echo/v4    28 KB    30 KB        -
-                       example.com/acme/api    47 KB        -        -
+                                this module    47 KB        -        -
   unattributed: pclntab, type data, headers  3836 KB  3534 KB  2994 KB
                       total (stripped file)  7447 KB  6955 KB  5837 KB
 `
