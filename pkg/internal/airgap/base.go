@@ -272,15 +272,15 @@ func Base(ctx context.Context) (v1.ImageIndex, error) {
 		if err != nil {
 			return nil, err
 		}
-		layer, err := tarball.LayerFromOpener(
-			func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(raw)), nil },
-			tarball.WithCompressionLevel(gzip.BestCompression),
-			tarball.WithMediaType(types.OCILayer),
-		)
-		if err != nil {
-			return nil, fmt.Errorf("airgap: base layer: %w", err)
-		}
-		img, err := baseImage(layer, p)
+		img, err := layerImage(raw, v1.History{
+			CreatedBy: "pkg/internal/airgap.Base",
+			Comment:   "offline stand-in for gcr.io/distroless/static-debian13:nonroot",
+		}, func(cfg *v1.ConfigFile) {
+			cfg.OS, cfg.Architecture, cfg.Variant = p.OS, p.Architecture, p.Variant
+			cfg.Config.User = fmt.Sprint(NonrootUID)
+			cfg.Config.WorkingDir = NonrootHome
+			cfg.Config.Env = []string{"PATH=" + BasePath, "SSL_CERT_FILE=" + CertFile}
+		})
 		if err != nil {
 			return nil, err
 		}
@@ -292,35 +292,54 @@ func Base(ctx context.Context) (v1.ImageIndex, error) {
 	return idx, nil
 }
 
-func baseImage(layer v1.Layer, p v1.Platform) (v1.Image, error) {
+// layerImage is a one-layer OCI image of the tar raw, gzipped at one fixed
+// level so its bytes depend on raw alone, created at baseEpoch with the
+// history entry h and the config edit sets.
+func layerImage(raw []byte, h v1.History, edit func(*v1.ConfigFile)) (v1.Image, error) {
+	layer, err := tarball.LayerFromOpener(
+		func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(raw)), nil },
+		tarball.WithCompressionLevel(gzip.BestCompression),
+		tarball.WithMediaType(types.OCILayer),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("airgap: %s layer: %w", h.CreatedBy, err)
+	}
 	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
 	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
-	img, err := mutate.Append(img, mutate.Addendum{
-		Layer: layer,
-		History: v1.History{
-			Created:   v1.Time{Time: baseEpoch},
-			CreatedBy: "pkg/internal/airgap.Base",
-			Comment:   "offline stand-in for gcr.io/distroless/static-debian13:nonroot",
-		},
-	})
+	h.Created = v1.Time{Time: baseEpoch}
+	img, err = mutate.Append(img, mutate.Addendum{Layer: layer, History: h})
 	if err != nil {
-		return nil, fmt.Errorf("airgap: append base layer: %w", err)
+		return nil, fmt.Errorf("airgap: %s: append layer: %w", h.CreatedBy, err)
 	}
 	cfg, err := img.ConfigFile()
 	if err != nil {
-		return nil, fmt.Errorf("airgap: base config: %w", err)
+		return nil, fmt.Errorf("airgap: %s config: %w", h.CreatedBy, err)
 	}
 	cfg = cfg.DeepCopy()
 	cfg.Created = v1.Time{Time: baseEpoch}
-	cfg.OS, cfg.Architecture, cfg.Variant = p.OS, p.Architecture, p.Variant
-	cfg.Config.User = fmt.Sprint(NonrootUID)
-	cfg.Config.WorkingDir = NonrootHome
-	cfg.Config.Env = []string{"PATH=" + BasePath, "SSL_CERT_FILE=" + CertFile}
+	edit(cfg)
 	img, err = mutate.ConfigFile(img, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("airgap: set base config: %w", err)
+		return nil, fmt.Errorf("airgap: %s: set config: %w", h.CreatedBy, err)
 	}
 	return img, nil
+}
+
+// pushByDigest pushes img to repo by its digest and returns
+// "<repo>@sha256:...".
+func pushByDigest(ctx context.Context, repo string, img v1.Image) (string, error) {
+	d, err := img.Digest()
+	if err != nil {
+		return "", fmt.Errorf("airgap: digest: %w", err)
+	}
+	ref, err := name.NewDigest(repo + "@" + d.String())
+	if err != nil {
+		return "", fmt.Errorf("airgap: repository %q: %w", repo, err)
+	}
+	if err := remote.Write(ref, img, remote.WithContext(ctx)); err != nil {
+		return "", fmt.Errorf("airgap: push to %s: %w", ref, err)
+	}
+	return ref.String(), nil
 }
 
 // PushBase pushes Base to repo (for example r.Host()+"/distroless/static"),

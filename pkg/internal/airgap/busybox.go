@@ -3,21 +3,13 @@ package airgap
 import (
 	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"runtime"
 	"sort"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
-	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
 // Users and groups of the debug image: root, and nonroot with distroless's
@@ -45,42 +37,15 @@ func Busybox(ctx context.Context) (v1.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	layer, err := tarball.LayerFromOpener(
-		func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(raw)), nil },
-		tarball.WithCompressionLevel(gzip.BestCompression),
-		tarball.WithMediaType(types.OCILayer),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("airgap: busybox layer: %w", err)
-	}
-	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
-	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
-	img, err = mutate.Append(img, mutate.Addendum{
-		Layer: layer,
-		History: v1.History{
-			Created:   v1.Time{Time: baseEpoch},
-			CreatedBy: "pkg/internal/airgap.Busybox",
-			Comment:   "offline stand-in for busybox: Debian's busybox-static",
-		},
+	return layerImage(raw, v1.History{
+		CreatedBy: "pkg/internal/airgap.Busybox",
+		Comment:   "offline stand-in for busybox: Debian's busybox-static",
+	}, func(cfg *v1.ConfigFile) {
+		// The host's binary, so the host's architecture.
+		cfg.OS, cfg.Architecture = "linux", runtime.GOARCH
+		cfg.Config.Env = []string{"PATH=" + BasePath}
+		cfg.Config.Cmd = []string{"sh"}
 	})
-	if err != nil {
-		return nil, fmt.Errorf("airgap: append busybox layer: %w", err)
-	}
-	cfg, err := img.ConfigFile()
-	if err != nil {
-		return nil, fmt.Errorf("airgap: busybox config: %w", err)
-	}
-	cfg = cfg.DeepCopy()
-	cfg.Created = v1.Time{Time: baseEpoch}
-	// The host's binary, so the host's architecture.
-	cfg.OS, cfg.Architecture = "linux", runtime.GOARCH
-	cfg.Config.Env = []string{"PATH=" + BasePath}
-	cfg.Config.Cmd = []string{"sh"}
-	img, err = mutate.ConfigFile(img, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("airgap: set busybox config: %w", err)
-	}
-	return img, nil
 }
 
 // busyboxTar writes the layer in name order (parents first), so its bytes
@@ -132,16 +97,5 @@ func PushBusybox(ctx context.Context, repo string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	d, err := img.Digest()
-	if err != nil {
-		return "", fmt.Errorf("airgap: busybox digest: %w", err)
-	}
-	ref, err := name.NewDigest(repo + "@" + d.String())
-	if err != nil {
-		return "", fmt.Errorf("airgap: busybox repository %q: %w", repo, err)
-	}
-	if err := remote.Write(ref, img, remote.WithContext(ctx)); err != nil {
-		return "", fmt.Errorf("airgap: push busybox to %s: %w", ref, err)
-	}
-	return ref.String(), nil
+	return pushByDigest(ctx, repo, img)
 }

@@ -19,11 +19,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
@@ -103,18 +101,7 @@ func PushGoImage(ctx context.Context, repo string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("airgap: Go stand-in config: %w", err)
 	}
-	d, err := img.Digest()
-	if err != nil {
-		return "", fmt.Errorf("airgap: Go stand-in digest: %w", err)
-	}
-	ref, err := name.NewDigest(repo + "@" + d.String())
-	if err != nil {
-		return "", fmt.Errorf("airgap: Go stand-in repo %q: %w", repo, err)
-	}
-	if err := remote.Write(ref, img, remote.WithContext(ctx)); err != nil {
-		return "", fmt.Errorf("airgap: push Go stand-in to %s: %w", ref, err)
-	}
-	return ref.String(), nil
+	return pushByDigest(ctx, repo, img)
 }
 
 func hostToolchain(ctx context.Context) (goroot, version, arch string, err error) {

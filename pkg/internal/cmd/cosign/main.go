@@ -8,32 +8,8 @@
 package main
 
 import (
-	"context"
-	"errors"
-	"fmt"
-	"os"
-	"os/exec"
-	"os/signal"
-
 	"github.com/kobuilt/hello/pkg/internal/airgap"
+	"github.com/kobuilt/hello/pkg/internal/buildcache"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	bin, err := airgap.Cosign(ctx)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "cosign:", err)
-		os.Exit(1)
-	}
-	cmd := exec.CommandContext(ctx, bin, os.Args[1:]...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	if err := cmd.Run(); err != nil {
-		var exit *exec.ExitError
-		if errors.As(err, &exit) {
-			os.Exit(exit.ExitCode())
-		}
-		fmt.Fprintln(os.Stderr, "cosign:", err)
-		os.Exit(1)
-	}
-}
+func main() { buildcache.Exec("cosign", airgap.Cosign) }
