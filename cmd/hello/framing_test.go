@@ -1,13 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"testing"
-	"time"
 )
 
 // Bytes after the framing net/http used must never be served as a request
@@ -31,16 +28,7 @@ func TestFramingEdgeCasesCloseTheConnection(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			conn, err := net.Dial("tcp", in.addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
-			conn.SetDeadline(time.Now().Add(5 * time.Second))
-			if _, err := io.WriteString(conn, tt.raw); err != nil {
-				t.Fatal(err)
-			}
-			br := bufio.NewReader(conn)
+			br := sendRaw(t, in.addr, tt.raw)
 			resp, err := http.ReadResponse(br, nil)
 			if err != nil {
 				t.Fatalf("no response: %v", err)
@@ -59,14 +47,7 @@ func TestFramingEdgeCasesCloseTheConnection(t *testing.T) {
 
 	// Keep-alive stays where the framing is plain: no body, or a
 	// Content-Length alone, which every proxy reads the same way.
-	conn, err := net.Dial("tcp", in.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(5 * time.Second))
-	io.WriteString(conn, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\nPOST /hello HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhiGET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
-	br := bufio.NewReader(conn)
+	br := sendRaw(t, in.addr, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\nPOST /hello HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhiGET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
 	for i, want := range []int{200, 405, 200} {
 		resp, err := http.ReadResponse(br, nil)
 		if err != nil || resp.StatusCode != want || resp.Close {
@@ -80,14 +61,7 @@ func TestFramingEdgeCasesCloseTheConnection(t *testing.T) {
 // a request ID and an access log line, not a silent answer from net/http.
 func TestOptionsStarIsLoggedLikeAnyRequest(t *testing.T) {
 	in := start(t, nil)
-	conn, err := net.Dial("tcp", in.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(5 * time.Second))
-	io.WriteString(conn, "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n")
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	resp, err := http.ReadResponse(sendRaw(t, in.addr, "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -233,16 +233,7 @@ func TestBadRequests(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			conn, err := net.Dial("tcp", in.addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
-			conn.SetDeadline(time.Now().Add(10 * time.Second))
-			if _, err := io.WriteString(conn, tt.raw); err != nil {
-				t.Fatal(err)
-			}
-			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			resp, err := http.ReadResponse(sendRaw(t, in.addr, tt.raw), nil)
 			if err != nil {
 				t.Fatalf("no HTTP response: %v", err)
 			}
@@ -766,14 +757,7 @@ func TestMaxHeaderBytesIsExact(t *testing.T) {
 	}{{limit, 200}, {limit + 1, 431}, {limit + 4096, 431}} {
 		head := "GET /hello HTTP/1.1\r\nHost: x\r\nX-Pad: "
 		req := head + strings.Repeat("a", tt.size-len(head)-4) + "\r\n\r\n"
-		conn, err := net.Dial("tcp", in.addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		conn.SetDeadline(time.Now().Add(5 * time.Second))
-		io.WriteString(conn, req)
-		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-		conn.Close()
+		resp, err := http.ReadResponse(sendRaw(t, in.addr, req), nil)
 		if err != nil {
 			t.Fatalf("%d-byte header block: %v", len(req), err)
 		}
@@ -866,4 +850,21 @@ func TestGracefulShutdownWritesEveryLogLine(t *testing.T) {
 	if !strings.HasSuffix(out, "\"msg\":\"shutdown: complete\"}\n") {
 		t.Errorf("stdout does not end with the shutdown's last line:\n%s", out[max(0, len(out)-500):])
 	}
+}
+
+// sendRaw writes raw to a new connection to addr as it is, with no client
+// to fix it up or retry it, and returns a reader of what comes back. The
+// connection closes with the test.
+func sendRaw(t *testing.T, addr, raw string) *bufio.Reader {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(conn, raw); err != nil {
+		t.Fatal(err)
+	}
+	return bufio.NewReader(conn)
 }
