@@ -77,7 +77,7 @@ func TestHeaderFloodStaysUnderThePodMemoryLimit(t *testing.T) {
 				c.Close()
 			}
 			t.Logf("3,000 connections x %d-byte unfinished header blocks on the %s: peak %.1f MiB of the %d MiB limit, %d OOM kills",
-				size, target.name, float64(cg.peak())/(1<<20), pod.memoryLimit>>20, cg.oomKills())
+				size, target.name, float64(cg.peak(t))/(1<<20), pod.memoryLimit>>20, cg.oomKills())
 			cg.resetPeak()
 		}
 	}
@@ -305,12 +305,13 @@ func newMemoryCgroup(t *testing.T, limit int64) *memoryCgroup {
 	return cg
 }
 
-// limit is the cgroup's memory limit in bytes.
-func (cg *memoryCgroup) limit(t *testing.T) int64 {
+// readSize reads one of the cgroup's files that holds a number of bytes: v2
+// is its name under cgroup v2, v1 under v1.
+func (cg *memoryCgroup) readSize(t *testing.T, v2, v1 string) int64 {
 	t.Helper()
-	file := "memory.max"
+	file := v2
 	if cg.v1 {
-		file = "memory.limit_in_bytes"
+		file = v1
 	}
 	b, err := os.ReadFile(filepath.Join(cg.dir, file))
 	if err != nil {
@@ -321,6 +322,11 @@ func (cg *memoryCgroup) limit(t *testing.T) int64 {
 		t.Fatalf("%s/%s: %v", cg.dir, file, err)
 	}
 	return n
+}
+
+// limit is the cgroup's memory limit in bytes.
+func (cg *memoryCgroup) limit(t *testing.T) int64 {
+	return cg.readSize(t, "memory.max", "memory.limit_in_bytes")
 }
 
 // oomKills is the number of processes the kernel has killed in the cgroup
@@ -342,35 +348,15 @@ func (cg *memoryCgroup) oomKills() int {
 }
 
 // peak is the most memory the cgroup has used since it was made or reset.
-func (cg *memoryCgroup) peak() int64 {
-	file := "memory.peak"
-	if cg.v1 {
-		file = "memory.max_usage_in_bytes"
-	}
-	b, _ := os.ReadFile(filepath.Join(cg.dir, file))
-	n, _ := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-	return n
+func (cg *memoryCgroup) peak(t *testing.T) int64 {
+	return cg.readSize(t, "memory.peak", "memory.max_usage_in_bytes")
 }
 
 // settledUsage is the cgroup's memory use once it has stopped growing:
 // two readings 200 ms apart within 64 KiB, for at most 10 s.
 func (cg *memoryCgroup) settledUsage(t *testing.T) int64 {
 	t.Helper()
-	file := "memory.current"
-	if cg.v1 {
-		file = "memory.usage_in_bytes"
-	}
-	read := func() int64 {
-		b, err := os.ReadFile(filepath.Join(cg.dir, file))
-		if err != nil {
-			t.Fatal(err)
-		}
-		n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-		if err != nil {
-			t.Fatalf("%s/%s: %v", cg.dir, file, err)
-		}
-		return n
-	}
+	read := func() int64 { return cg.readSize(t, "memory.current", "memory.usage_in_bytes") }
 	last := read()
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
 		time.Sleep(200 * time.Millisecond)

@@ -658,7 +658,7 @@ func checkFlood(t *testing.T, ctx context.Context, n *node.Node, cp *controlplan
 		for _, p := range pods {
 			cg := cgroups[p.name]
 			t.Logf("%s after 3,000 x %d-byte unfinished header blocks through the Service: peak %.1f MiB of %d MiB, %d OOM kills",
-				p.name, size, float64(cg.peak())/(1<<20), spec.memoryLimit>>20, cg.oomKills())
+				p.name, size, float64(cg.peak(t))/(1<<20), spec.memoryLimit>>20, cg.oomKills())
 			cg.resetPeak()
 		}
 	}

@@ -92,7 +92,7 @@ func run(args []string, out io.Writer) error {
 	fmt.Fprintf(out, "%-6s %-6s %10s %9s %9s %8s %12s %6s\n", "round", "server", "req/s", "p50", "p99", "errors", "server CPU", "idle")
 	var rr []roundRatios
 	for r := range s.rounds {
-		order := slices.Concat(servers[r%3:], servers[:r%3])
+		order := rotated(servers, r)
 		results := map[*server]loadResult{}
 		for _, srv := range order {
 			res, err := srv.load(s)
@@ -130,7 +130,7 @@ func run(args []string, out io.Writer) error {
 	starts := map[*server][]time.Duration{}
 	rss := map[*server]int{}
 	for i := range s.starts {
-		for _, srv := range slices.Concat(servers[i%3:], servers[:i%3]) {
+		for _, srv := range rotated(servers, i) {
 			d, err := srv.timeStart()
 			if err != nil {
 				return fmt.Errorf("start %s: %w", srv.name, err)
@@ -139,7 +139,7 @@ func run(args []string, out io.Writer) error {
 		}
 	}
 	for i := range s.starts {
-		for _, srv := range slices.Concat(servers[i%3:], servers[:i%3]) {
+		for _, srv := range rotated(servers, i) {
 			kb, err := srv.idleRSS()
 			if err != nil {
 				return fmt.Errorf("idle RSS of %s: %w", srv.name, err)
@@ -232,4 +232,11 @@ func describeCommit(root string) string {
 		s += " with uncommitted changes"
 	}
 	return s
+}
+
+// rotated is servers in the order of round i: each starts a round first in
+// turn, so no server always runs right after the same other one.
+func rotated(servers []*server, i int) []*server {
+	k := i % len(servers)
+	return slices.Concat(servers[k:], servers[:k])
 }
