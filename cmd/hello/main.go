@@ -23,7 +23,15 @@ import (
 	"github.com/kobuilt/hello/pkg/graceful"
 	"github.com/kobuilt/hello/pkg/logbuffer"
 	"github.com/kobuilt/hello/pkg/server"
+	versioninfo "github.com/kobuilt/hello/pkg/version"
 )
+
+// Stamped at link time by .ko.yaml and Dockerfile.reference with
+// -X main.version=... (the names GoReleaser uses too). They live in main
+// because main is the one package whose -X name does not change when the
+// module is copied under a new path (gonew), and the linker silently
+// ignores -X for a symbol that does not exist.
+var version, commit, date string
 
 func main() {
 	if err := run(context.Background(), os.Args, os.Getenv, os.Stdout, os.Stderr); err != nil {
@@ -53,9 +61,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 
-	// Serving never waits on stdout (pkg/logbuffer): lines it cannot take
-	// are dropped, counted in log_lines_dropped_total and reported once it
-	// drains.
+	// Serving never waits on stdout: see pkg/logbuffer.
 	var log *slog.Logger
 	logs := logbuffer.New(stdout, func(dropped uint64) {
 		log.Warn("log lines dropped: stdout was slower than the service", slog.Uint64("dropped", dropped))
@@ -78,7 +84,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		server.WithBodyLimit(cfg.BodyLimit),
 		server.WithRequestTimeout(cfg.RequestTimeout),
 		server.WithSeparateMetrics(cfg.MetricsAddr != ""),
-		server.WithVersion(stampedVersion()),
+		server.WithVersion(versioninfo.Stamped(version, commit, date)),
 	)
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -103,8 +109,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		mconns := connlimit.New(mln, 16) // the scraper and an operator or two
 		metricsServer := newHTTPServer(cfg, withPprof(cfg.Pprof, srv.MetricsHandler()), mconns, log)
 		go func() {
-			// ErrServerClosed is the Close below; anything else means
-			// /metrics went away while the service still serves.
+			// Anything but the Close below: /metrics is gone, /hello serves on.
 			if err := metricsServer.Serve(mconns); !errors.Is(err, http.ErrServerClosed) {
 				log.Error("metrics listener stopped", slog.String("error", err.Error()))
 			}

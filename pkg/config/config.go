@@ -200,6 +200,7 @@ type setting[T any] struct {
 
 func set[T any](p *T, parse func(string) (T, error)) flag.Value { return setting[T]{p, parse} }
 
+// String may be called on a zero setting, as flag.Value's contract allows.
 func (s setting[T]) String() string {
 	if s.p == nil {
 		return ""

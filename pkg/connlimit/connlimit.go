@@ -12,14 +12,10 @@
 // refused, closed at once and counted; each of those requests is bounded
 // by the server's timeouts.
 //
-// Knowing each connection's state, it also counts what no handler sees:
-// requests net/http turns away before routing (a malformed request line or
-// header: 400; headers over MaxHeaderBytes: 431; an HTTP version it does
-// not speak: 505; a TLS handshake on the plain port; headers cut by the
-// header timeout), which net/http reports to no handler and no log. Such a
-// connection turns active (bytes of a request arrived) and then closes
-// without a handler having called Served. That cannot tell which status
-// net/http answered, or whether it answered at all.
+// Knowing each connection's state, it also counts the requests net/http
+// turns away before routing (400, 431, 505, a TLS handshake on the plain
+// port, the header timeout), which no handler and no log sees: a
+// connection that turns active and closes without a call to Served.
 package connlimit
 
 import (

@@ -44,12 +44,10 @@ const (
 	settle = time.Second
 )
 
-// Serve serves srv on ln, whose ConnState srv must call. When ctx is done
-// or the first signal arrives it sets readiness false, keeps serving for
-// DrainDelay, then stops accepting and shuts srv down, letting in-flight
-// requests finish within ShutdownTimeout. It returns nil after a clean
-// shutdown, and an error if serving failed, requests had to be cut off, or
-// a second signal forced the stop.
+// Serve serves srv on ln, whose ConnState srv must call, until ctx is done
+// or a signal arrives, then stops as the package doc says. It returns nil
+// after a clean shutdown, and an error if serving failed, requests had to
+// be cut off, or a second signal forced the stop.
 func Serve(ctx context.Context, srv *http.Server, ln *connlimit.Listener, o Options) error {
 	log := o.Log
 	serveErr := make(chan error, 1)
@@ -70,9 +68,7 @@ func Serve(ctx context.Context, srv *http.Server, ln *connlimit.Listener, o Opti
 	// From here every response asks the client to close its connection, so
 	// keep-alive clients reconnect (elsewhere, once the endpoint removal
 	// has spread) during the drain instead of having their connection cut
-	// under them by Shutdown at its end. Readiness and Connection: close
-	// come before anything is logged: a log line may wait on a slow sink,
-	// the load balancer must not.
+	// under them by Shutdown at its end.
 	o.SetReady(false)
 	o.SetKeepAlive(false)
 	log.Info("shutdown: readiness now 503, responses say Connection: close", cause)
@@ -113,27 +109,24 @@ func Serve(ctx context.Context, srv *http.Server, ln *connlimit.Listener, o Opti
 	waitUntil(func() bool { return ln.Stats().Waiting == 0 })
 
 	log.Info("shutdown: stopping server, waiting for in-flight requests", slog.String("timeout", o.ShutdownTimeout.String()))
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), o.ShutdownTimeout)
-	defer cancel()
-	forced := make(chan os.Signal, 1)
+	// A second signal cancels the wait: Shutdown then returns its cause.
+	forced, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
 	go func() {
 		select {
 		case sig := <-o.Signals:
-			forced <- sig
-			cancel()
-		case <-shutdownCtx.Done():
+			cancel(fmt.Errorf("second signal %s during shutdown: in-flight requests cut off", sig))
+		case <-forced.Done():
 		}
 	}()
+	shutdownCtx, stop := context.WithTimeoutCause(forced, o.ShutdownTimeout,
+		fmt.Errorf("shutdown: in-flight requests cut off after %s: %w", o.ShutdownTimeout, context.DeadlineExceeded))
+	defer stop()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		srv.Close()
-		select {
-		case sig := <-forced:
-			log.Warn("shutdown: second signal, connections closed", slog.String("signal", sig.String()))
-			return fmt.Errorf("second signal %s during shutdown: in-flight requests cut off", sig)
-		default:
-		}
-		log.Error("shutdown: timeout, connections closed", slog.String("error", err.Error()))
-		return fmt.Errorf("shutdown: in-flight requests cut off after %s: %w", o.ShutdownTimeout, err)
+		err = context.Cause(shutdownCtx)
+		log.Error("shutdown: connections closed", slog.String("error", err.Error()))
+		return err
 	}
 	log.Info("shutdown: complete")
 	return nil

@@ -7,7 +7,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // Metrics are github.com/prometheus/client_golang's: every family with its
@@ -20,9 +19,6 @@ import (
 //
 //	jobs := prometheus.NewCounter(prometheus.CounterOpts{Name: "jobs_total", Help: "Jobs done."})
 //	srv.Metrics().MustRegister(jobs)
-
-// durationBuckets are the upper bounds of http_request_duration_seconds.
-var durationBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 
 type requestMetrics struct {
 	registry *prometheus.Registry
@@ -41,7 +37,7 @@ func newRequestMetrics() *requestMetrics {
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "http_request_duration_seconds",
 			Help:    "Time from the request reaching the handler to its response written, by status code, method and route.",
-			Buckets: durationBuckets,
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, labels),
 	}
 	m.registry.MustRegister(m.requests, m.duration,
@@ -49,7 +45,6 @@ func newRequestMetrics() *requestMetrics {
 	return m
 }
 
-// observe counts a request and its duration by route, method and status.
 func (m *requestMetrics) observe(route, method string, code int, elapsed time.Duration) {
 	values := []string{strconv.Itoa(code), normalMethod(method), route}
 	m.requests.WithLabelValues(values...).Inc()
@@ -64,8 +59,4 @@ func normalMethod(m string) string {
 		return m
 	}
 	return "OTHER"
-}
-
-func (m *requestMetrics) handler() http.Handler {
-	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
 }

@@ -6,19 +6,19 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // routes is the one place that lists every route and the middleware.
 func (s *Server) routes() {
 	getOrHead := []string{http.MethodGet, http.MethodHead}
-	metrics := echo.WrapHandler(s.metrics.handler())
+	metrics := echo.WrapHandler(promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
 
 	for _, e := range []*echo.Echo{s.echo, s.metricsEcho} {
 		e.Logger.SetOutput(io.Discard) // everything is logged through slog
 		e.HTTPErrorHandler = s.handleError
-		// Outermost first. s.edge sees every request, 404 and 405 included.
-		// ContextTimeout gives each request's context a deadline and turns a
-		// handler's context.DeadlineExceeded into a 503.
+		// Outermost first. ContextTimeout gives each request's context a
+		// deadline and answers a handler's context.DeadlineExceeded with 503.
 		e.Use(s.edge, s.recoverPanics(), middleware.ContextTimeout(s.requestTimeout))
 	}
 

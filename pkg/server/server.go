@@ -86,10 +86,8 @@ func (s *Server) Metrics() prometheus.Registerer { return s.metrics.registry }
 // SetReady sets what /readyz answers: 200 when true, 503 when false.
 func (s *Server) SetReady(ready bool) { s.ready.Store(ready) }
 
-// SetKeepAlive(false) makes every response ask the client to close its
-// connection (Connection: close), as a shutdown does so that keep-alive
-// clients move elsewhere instead of having their connection cut under them;
-// true (the default) lets net/http keep connections open.
+// SetKeepAlive(false) makes every response say Connection: close, as
+// during a shutdown (pkg/graceful); true, the default, keeps connections.
 func (s *Server) SetKeepAlive(keep bool) { s.closeConns.Store(!keep) }
 
 // handleError writes echo's JSON error for HTTP errors and a bare 500 for
