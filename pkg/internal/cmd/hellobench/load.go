@@ -29,14 +29,11 @@ type loadResult struct {
 }
 
 func (s *server) load(set settings) (loadResult, error) {
-	p, t0, err := s.start()
+	p, _, err := s.start()
 	if err != nil {
 		return loadResult{}, err
 	}
 	defer p.stop()
-	if _, err := p.waitListening(t0); err != nil {
-		return loadResult{}, err
-	}
 	if set.warmup > 0 {
 		if _, err := loadFor(p.addr, set.concurrency, set.warmup); err != nil {
 			return loadResult{}, err
@@ -181,14 +178,11 @@ type cost struct {
 // scraped on METRICS_ADDR when the server listens there, else on its port,
 // so the command also measures commits from before METRICS_ADDR existed.
 func (s *server) requestCost(window time.Duration, metricsFirst bool) (cost, error) {
-	p, t0, err := s.start()
+	p, _, err := s.start()
 	if err != nil {
 		return cost{}, err
 	}
 	defer p.stop()
-	if _, err := p.waitListening(t0); err != nil {
-		return cost{}, err
-	}
 	metricsAddr := p.addr
 	if c, err := net.Dial("tcp", p.metricsAddr); p.metricsAddr != "" && err == nil {
 		c.Close()

@@ -131,10 +131,11 @@ func run(args []string, out io.Writer) error {
 	rss := map[*server]int{}
 	for i := range s.starts {
 		for _, srv := range rotated(servers, i) {
-			d, err := srv.timeStart()
+			p, d, err := srv.start()
 			if err != nil {
 				return fmt.Errorf("start %s: %w", srv.name, err)
 			}
+			p.stop()
 			starts[srv] = append(starts[srv], d)
 		}
 	}

@@ -67,17 +67,19 @@ type process struct {
 	addr, metricsAddr string
 }
 
-func (s *server) start() (*process, time.Time, error) {
+// start starts the server and waits for its first 200 on /hello; it returns
+// the process and how long that took.
+func (s *server) start() (*process, time.Duration, error) {
 	port, err := freePort()
 	if err != nil {
-		return nil, time.Time{}, err
+		return nil, 0, err
 	}
 	env := append(append(os.Environ(), s.env...), "PORT="+port)
 	metricsAddr := ""
 	if s.metrics {
 		mport, err := freePort()
 		if err != nil {
-			return nil, time.Time{}, err
+			return nil, 0, err
 		}
 		metricsAddr = "127.0.0.1:" + mport
 		env = append(env, "METRICS_ADDR="+metricsAddr)
@@ -87,15 +89,21 @@ func (s *server) start() (*process, time.Time, error) {
 	// Logs go where a container runtime would take them, not to a terminal.
 	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
 	if err != nil {
-		return nil, time.Time{}, err
+		return nil, 0, err
 	}
 	defer devnull.Close()
 	cmd.Stdout, cmd.Stderr = devnull, devnull
 	t0 := time.Now()
 	if err := cmd.Start(); err != nil {
-		return nil, time.Time{}, err
+		return nil, 0, err
 	}
-	return &process{cmd: cmd, addr: "127.0.0.1:" + port, metricsAddr: metricsAddr}, t0, nil
+	p := &process{cmd: cmd, addr: "127.0.0.1:" + port, metricsAddr: metricsAddr}
+	d, err := p.waitListening(t0)
+	if err != nil {
+		p.stop()
+		return nil, 0, err
+	}
+	return p, d, nil
 }
 
 // stop ends a server between rounds. Its exit status is not a result: a
@@ -130,27 +138,14 @@ func (p *process) waitListening(t0 time.Time) (time.Duration, error) {
 	return 0, errors.New("no 200 within 10s")
 }
 
-// timeStart times one start to the first 200 on /hello.
-func (s *server) timeStart() (time.Duration, error) {
-	p, t0, err := s.start()
-	if err != nil {
-		return 0, err
-	}
-	defer p.stop()
-	return p.waitListening(t0)
-}
-
-// idleRSS starts the server, waits for its first 200 on /hello and reads
-// its resident memory after a second of idling.
+// idleRSS starts the server and reads its resident memory after a second
+// of idling.
 func (s *server) idleRSS() (int, error) {
-	p, t0, err := s.start()
+	p, _, err := s.start()
 	if err != nil {
 		return 0, err
 	}
 	defer p.stop()
-	if _, err := p.waitListening(t0); err != nil {
-		return 0, err
-	}
 	time.Sleep(time.Second)
 	return rssKB(p.cmd.Process.Pid)
 }
