@@ -1,14 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 )
@@ -51,25 +48,15 @@ func TestMetricsAddrMustDifferFromTheServiceAddress(t *testing.T) {
 func TestRequestsRejectedBeforeRoutingShowInMetrics(t *testing.T) {
 	in := start(t, nil)
 	for _, raw := range []string{"HELLO\r\n\r\n", "GET /hello HTTP/9.9\r\nHost: x\r\n\r\n"} {
-		c, err := net.Dial("tcp", in.addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.SetDeadline(time.Now().Add(5 * time.Second))
-		io.WriteString(c, raw)
-		if resp, err := http.ReadResponse(bufio.NewReader(c), nil); err != nil || resp.StatusCode < 400 {
+		if resp, err := http.ReadResponse(sendRaw(t, in.addr, raw), nil); err != nil || resp.StatusCode < 400 {
 			t.Fatalf("%q: %v %v, want net/http to reject it", raw, resp, err)
 		}
-		c.Close()
 	}
 	const want = "http_requests_rejected_before_routing_total 2"
-	var body string
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if _, body = get(t, "http://"+in.addr+"/metrics"); strings.Contains(body, want) {
-			return
-		}
-	}
-	t.Errorf("/metrics lacks %q", want)
+	waitFor(t, "/metrics shows "+want, func() bool {
+		_, body := get(t, "http://"+in.addr+"/metrics")
+		return strings.Contains(body, want)
+	})
 }
 
 // /metrics passes promtool's lint (promlint) in both layouts, with the

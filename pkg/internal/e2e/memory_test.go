@@ -125,15 +125,15 @@ func TestMemoryPerConnectionFitsTheBudget(t *testing.T) {
 			if len(opened) != conns {
 				t.Fatalf("%d of %d connections opened", len(opened), conns)
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
 			// At least: the connection that found the service ready may
 			// still be open too.
-			for open := 0; open < conns; open = metricValue(get(t, "http://"+metrics+"/metrics"), "http_connections_open") {
-				if ctx.Err() != nil {
-					t.Fatalf("the service had %d of the %d connections open after 30 s", open, conns)
+			if _, err := answersWithin(30*time.Second, func() error {
+				if open := metricValue(get(t, "http://"+metrics+"/metrics"), "http_connections_open"); open < conns {
+					return fmt.Errorf("the service had %d of the %d connections open", open, conns)
 				}
-				time.Sleep(20 * time.Millisecond)
+				return nil
+			}); err != nil {
+				t.Fatalf("after 30 s: %v", err)
 			}
 			each := float64(cg.settledUsage(t)-base) / conns
 			budget := 16<<10 + 2*max(8<<10, size)

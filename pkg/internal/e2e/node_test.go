@@ -675,13 +675,10 @@ func checkFlood(t *testing.T, ctx context.Context, n *node.Node, cp *controlplan
 	// the connection cap, and the next subtest's load would lose requests on
 	// connections evicted to make room (what the cap does, by design).
 	for _, p := range pods {
-		first, open := -1, 0
+		first := metricValue(podMetrics(t, p), "http_connections_open")
+		open := first
 		took, err := answersWithin(30*time.Second, func() error {
-			open = metricValue(podMetrics(t, p), "http_connections_open")
-			if first < 0 {
-				first = open
-			}
-			if open > 8 {
+			if open = metricValue(podMetrics(t, p), "http_connections_open"); open > 8 {
 				return fmt.Errorf("%d connections still open", open)
 			}
 			return nil
